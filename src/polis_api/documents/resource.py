@@ -1,0 +1,69 @@
+"""What a resource declares: its name, route, data model, filters and workflow hooks."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from pydantic import BaseModel
+
+from polis_api.auth import Principal
+from polis_api.documents.envelope import StoredDocument
+from polis_api.filtering.to_sql import ANY_DATA_PATH, FieldPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """What a hook may use while a write is in progress (inside its transaction)."""
+
+    conn: asyncpg.Connection
+    principal: Principal
+    now: datetime
+
+
+class DocumentHooks:
+    """A resource's own workflow; the defaults do nothing, so most resources need none."""
+
+    async def prepare(
+        self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Fill server-owned fields and check references before ``data`` is stored.
+
+        ``previous`` is the stored data on a PATCH, None on a create.
+        """
+        return data
+
+    async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:
+        """Runs in the same transaction, after the document row is written."""
+
+    async def seed_tenant(
+        self, conn: asyncpg.Connection, customer_id: uuid.UUID, now: datetime
+    ) -> list[StoredDocument]:
+        """Documents a new tenant starts with (statuses' default set)."""
+        return []
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One kind of document: the generic mechanism does everything else."""
+
+    name: str  # meta.resource and the permission suffix: "campaigns"
+    prefix: str  # "/v1/campaigns"
+    table: str  # "campaigns"
+    data_model: type[BaseModel]
+    filterable: FieldPolicy = ANY_DATA_PATH
+    hooks: DocumentHooks = field(default_factory=DocumentHooks)
+    title: str = ""
+    create_example: dict[str, Any] | None = None
+    patch_example: list[dict[str, Any]] | None = None
+    list_example_query: str | None = None
+
+    def permission(self, verb: str) -> str:
+        return f"{verb}@{self.name}"
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name.replace("-", " ")

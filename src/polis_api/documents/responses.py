@@ -1,0 +1,81 @@
+"""HTTP responses for documents: bytes from PostgreSQL passed through, plus OpenAPI."""
+
+from typing import Any, Generic, TypeVar
+
+from fastapi import Response
+from pydantic import BaseModel
+
+from polis_api.documents.etag import quote_etag
+from polis_api.documents.repository import Rendered
+from polis_api.errors import PROBLEM_JSON, problem_schema
+
+D = TypeVar("D", bound=BaseModel)
+
+
+class Meta(BaseModel):
+    created: str
+    modified: str
+    resource: str
+    createdBy: str
+    isDeleted: bool
+    modifiedBy: str
+    etag: str
+
+
+class DocumentOut(BaseModel, Generic[D]):
+    """Documentation only: responses are rendered by PostgreSQL, never re-validated."""
+
+    id: str
+    data: D
+    meta: Meta
+    customerId: str
+    securityGroupId: str
+
+
+class PageMeta(BaseModel):
+    total: int | None = None
+
+
+class PageOut(BaseModel, Generic[D]):
+    data: list[DocumentOut[D]]
+    meta: PageMeta
+
+
+def document_response(
+    rendered: Rendered, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        content=rendered.body,
+        status_code=status_code,
+        media_type="application/json",
+        headers={"ETag": quote_etag(rendered.etag), **(headers or {})},
+    )
+
+
+def json_response(body: str, status_code: int = 200) -> Response:
+    return Response(content=body, status_code=status_code, media_type="application/json")
+
+
+_DESCRIPTIONS = {
+    400: "Invalid body, parameter, filter or patch",
+    401: "Missing, malformed or expired bearer token",
+    403: "The token lacks the permission, or the body names another tenant",
+    404: "No such document in this tenant",
+    409: "Conflict (a failed JSON Patch test, an id already taken)",
+    412: "The etag sent is not the document's current etag",
+    413: "The request body is too large",
+    415: "The request body is not JSON",
+    428: "The write needs an If-Match (or ETag) header",
+    503: "The database is unavailable; retry later",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries for the problem+json errors a route can answer."""
+    return {
+        status: {
+            "description": _DESCRIPTIONS[status],
+            "content": {PROBLEM_JSON: {"schema": problem_schema()}},
+        }
+        for status in statuses
+    }

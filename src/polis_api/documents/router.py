@@ -1,0 +1,171 @@
+"""build_router(resource) -> the five standard endpoints of a document resource.
+
+No ``from __future__ import annotations`` here: FastAPI must see the resource's
+concrete body model in each handler's signature when the router is built.
+"""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
+from fastapi.responses import StreamingResponse
+
+from polis_api.auth import VERBS, Principal, require
+from polis_api.deps import ReadConnection, WriteConnection
+from polis_api.documents import service
+from polis_api.documents.envelope import CreateBody, PatchBody
+from polis_api.documents.etag import parse_etag_header, quote_etag
+from polis_api.documents.listing import parse_list_request
+from polis_api.documents.resource import Resource
+from polis_api.documents.responses import (
+    DocumentOut,
+    PageOut,
+    document_response,
+    json_response,
+    problem_responses,
+)
+
+DocumentId = Annotated[uuid.UUID, "the document's id"]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The current etag (quoted, unquoted or W/). An `ETag` header works too.",
+    ),
+]
+EtagHeader = Annotated[str | None, Header(alias="ETag", description="Polis' spelling of If-Match.")]
+IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match")]
+
+
+def precondition(if_match: str | None, etag: str | None) -> str | None:
+    return if_match if if_match is not None else etag
+
+
+def build_router(resource: Resource) -> APIRouter:
+    router = APIRouter(prefix=resource.prefix, tags=[resource.label])
+    data_model: Any = resource.data_model
+    Create = CreateBody[data_model]
+    Out = DocumentOut[data_model]
+    can = {verb: Depends(require(resource.permission(verb))) for verb in VERBS}
+
+    @router.post(
+        "",
+        status_code=201,
+        summary=f"Create a {resource.label} document",
+        responses={201: {"model": Out}, **problem_responses(400, 401, 403, 409, 413, 415)},
+    )
+    async def create(
+        principal: Annotated[Principal, can["insert"]],
+        conn: WriteConnection,
+        body: Annotated[Create, Body(openapi_examples=_examples(resource.create_example))],
+    ) -> Response:
+        rendered = await service.create_document(conn, resource, principal, body)
+        return document_response(rendered, 201)
+
+    @router.get(
+        "/{id}",
+        summary=f"Retrieve a {resource.label} document",
+        responses={
+            200: {"model": Out},
+            304: {"description": "Not modified (If-None-Match matched)"},
+            **problem_responses(400, 401, 403, 404),
+        },
+    )
+    async def retrieve(
+        id: uuid.UUID,
+        principal: Annotated[Principal, can["read"]],
+        conn: ReadConnection,
+        if_none_match: IfNoneMatch = None,
+    ) -> Response:
+        rendered = await service.get_document(conn, resource, principal, id)
+        if _matches(if_none_match, rendered.etag):
+            return Response(status_code=304, headers={"ETag": quote_etag(rendered.etag)})
+        return document_response(rendered)
+
+    @router.patch(
+        "/{id}",
+        summary=f"Patch a {resource.label} document (RFC 6902, paths inside data)",
+        responses={
+            200: {"model": Out},
+            **problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 428),
+        },
+    )
+    async def patch(
+        id: uuid.UUID,
+        principal: Annotated[Principal, can["modify"]],
+        conn: WriteConnection,
+        body: Annotated[PatchBody, Body(openapi_examples=_examples(resource.patch_example))],
+        if_match: IfMatch = None,
+        etag: EtagHeader = None,
+    ) -> Response:
+        rendered = await service.patch_document(
+            conn, resource, principal, id, precondition(if_match, etag), body.operations()
+        )
+        return document_response(rendered)
+
+    @router.delete(
+        "/{id}",
+        status_code=204,
+        summary=f"Delete a {resource.label} document (soft delete)",
+        responses=problem_responses(400, 401, 403, 404, 412, 428),
+    )
+    async def delete(
+        id: uuid.UUID,
+        principal: Annotated[Principal, can["destroy"]],
+        conn: WriteConnection,
+        if_match: IfMatch = None,
+        etag: EtagHeader = None,
+    ) -> Response:
+        await service.delete_document(conn, resource, principal, id, precondition(if_match, etag))
+        return Response(status_code=204)
+
+    @router.get(
+        "",
+        summary=f"List {resource.label} documents",
+        description=LIST_DESCRIPTION,
+        responses={200: {"model": PageOut[data_model]}, **problem_responses(400, 401, 403)},
+    )
+    async def list_documents(
+        request: Request, principal: Annotated[Principal, can["read"]]
+    ) -> Response:
+        return await list_response(request, resource, principal)
+
+    return router
+
+
+async def list_response(request: Request, resource: Resource, principal: Principal) -> Response:
+    """One page, or the whole list streamed when the client asks for everything."""
+    settings = request.app.state.settings
+    listing = parse_list_request(
+        request.query_params, resource.filterable, settings, principal.customer_id
+    )
+    pool = request.app.state.pool
+    if listing.stream:
+        return StreamingResponse(
+            service.stream_list(pool, resource, listing), media_type="application/json"
+        )
+    async with pool.acquire() as conn:
+        return json_response(await service.list_page(conn, resource, listing))
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    tags = parse_etag_header(if_none_match)
+    return tags is not None and ("*" in tags or etag in tags)
+
+
+def _examples(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {"seed": {"summary": "From the Polis API documents", "value": value}}
+
+
+LIST_DESCRIPTION = """\
+Query parameters (SPEC §5), every one optional:
+
+- `filter`: an expression, e.g. `/data/status eq "complete" and /data/name like "Door*"`
+  (operators eq, neq, gt, gte, lt, lte, like, in, nin, between; and, or, not, parentheses).
+- `filter[/data/field]=value`: equality on one attribute; repeatable, ANDed.
+- `limit` (default 100; `9007199254740991` means all, streamed) and `skip` (default 0).
+- `sort`: `["data/name","ASC"]` or repeated `sort=/data/name&sort=DESC`; ties by id.
+- `count=true`: adds `meta.total`.
+"""

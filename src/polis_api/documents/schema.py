@@ -1,0 +1,65 @@
+"""The storage shape every document table shares (SPEC §1, §7).
+
+Each resource has its own table of this shape, keyed ``(customer_id, id)`` so a
+tenant's rows stay together and the schema can be distributed by tenant (Citus).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def document_table(name: str, *indexes: tuple[str, str]) -> Table:
+    """A document table plus its delta-sync index and the resource's own indexes.
+
+    ``indexes`` are ``(suffix, SQL expression list)`` pairs; the expressions must be
+    written exactly as ``filtering.to_sql`` emits them, or PostgreSQL won't use them.
+    """
+    table = Table(
+        name,
+        metadata,
+        Column("customer_id", UUID(as_uuid=True), nullable=False),
+        Column("id", UUID(as_uuid=True), nullable=False),
+        Column("security_group_id", UUID(as_uuid=True), nullable=False),
+        Column("data", JSONB, nullable=False),
+        Column("created", DateTime(timezone=True), nullable=False),
+        Column("modified", DateTime(timezone=True), nullable=False),
+        Column("created_by", UUID(as_uuid=True), nullable=False),
+        Column("modified_by", UUID(as_uuid=True), nullable=False),
+        Column("is_deleted", Boolean, nullable=False, server_default=text("false")),
+        Column("etag", Text, nullable=False),
+        PrimaryKeyConstraint("customer_id", "id"),
+    )
+    Index(f"ix_{name}_modified", table.c.customer_id, table.c.modified, table.c.id)
+    for suffix, expressions in indexes:
+        Index(f"ix_{name}_{suffix}", text(expressions))
+    return table
+
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("customer_id", UUID(as_uuid=True), primary_key=True),
+    Column("created", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)

@@ -1,0 +1,182 @@
+"""create / get / list / patch / delete for any resource, with precondition checks.
+
+Services run inside the transaction their caller opened and never commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+
+from polis_api.auth import Principal
+from polis_api.documents import repository as repo
+from polis_api.documents.envelope import CreateBody, StoredDocument, utc_now_ms
+from polis_api.documents.etag import parse_etag_header
+from polis_api.documents.listing import ListRequest
+from polis_api.documents.patch import apply_patch, parse_operations
+from polis_api.documents.repository import Rendered
+from polis_api.documents.resource import Resource, WriteContext
+from polis_api.documents.validation import dump_data, validate_data
+from polis_api.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    ValidationFailed,
+)
+
+
+def _sql(resource: Resource) -> repo.DocumentSql:
+    return repo.statements(resource.table, resource.name)
+
+
+def not_found(resource: Resource, doc_id: uuid.UUID) -> NotFound:
+    return NotFound(f"No {resource.label} with id {doc_id}.")
+
+
+async def get_document(
+    conn: asyncpg.Connection, resource: Resource, principal: Principal, doc_id: uuid.UUID
+) -> Rendered:
+    rendered = await repo.fetch_rendered(conn, _sql(resource), principal.customer_id, doc_id)
+    if rendered is None:
+        raise not_found(resource, doc_id)
+    return rendered
+
+
+def check_envelope(body: CreateBody[Any], principal: Principal) -> None:
+    """The envelope fields a client may not choose (SPEC §1)."""
+    if body.meta is not None:
+        raise ValidationFailed("'meta' is written by the server only; leave it out.")
+    if body.customerId is not None and body.customerId != principal.customer_id:
+        raise Forbidden("The body names another tenant's customerId.")
+
+
+async def create_document(
+    conn: asyncpg.Connection,
+    resource: Resource,
+    principal: Principal,
+    body: CreateBody[Any],
+) -> Rendered:
+    check_envelope(body, principal)
+    ctx = WriteContext(conn, principal, utc_now_ms())
+    data = await resource.hooks.prepare(ctx, dump_data(body.data), None)
+    doc = StoredDocument(
+        id=body.id or uuid.uuid4(),
+        customer_id=principal.customer_id,
+        security_group_id=body.securityGroupId or principal.security_group_id,
+        data=data,
+        created=ctx.now,
+        modified=ctx.now,
+        created_by=principal.user_id,
+        modified_by=principal.user_id,
+    )
+    return await insert_document(ctx, resource, doc)
+
+
+async def insert_document(ctx: WriteContext, resource: Resource, doc: StoredDocument) -> Rendered:
+    etag = doc.etag(resource.name)
+    body = await repo.insert(ctx.conn, _sql(resource), doc, etag)
+    if body is None:
+        raise Conflict(f"A {resource.label} with id {doc.id} already exists.")
+    await resource.hooks.after_write(ctx, doc)
+    return Rendered(body, etag)
+
+
+def required_etags(if_match: str | None) -> list[str]:
+    """The etags a PATCH/DELETE may proceed on; 428 when the client sent none."""
+    tags = parse_etag_header(if_match)
+    if tags is None:
+        raise PreconditionRequired()
+    return tags
+
+
+async def _current_for_write(
+    ctx: WriteContext, resource: Resource, doc_id: uuid.UUID, if_match: str | None
+) -> tuple[StoredDocument, str]:
+    tags = required_etags(if_match)
+    found = await repo.fetch_for_write(ctx.conn, _sql(resource), ctx.principal.customer_id, doc_id)
+    if found is None:
+        raise not_found(resource, doc_id)
+    current, etag = found
+    if "*" not in tags and etag not in tags:
+        raise PreconditionFailed(etag)
+    return current, etag
+
+
+async def patch_document(
+    conn: asyncpg.Connection,
+    resource: Resource,
+    principal: Principal,
+    doc_id: uuid.UUID,
+    if_match: str | None,
+    operations: list[dict[str, Any]],
+) -> Rendered:
+    ctx = WriteContext(conn, principal, utc_now_ms())
+    current, etag = await _current_for_write(ctx, resource, doc_id, if_match)
+    patched = apply_patch(current.data, parse_operations(operations))
+    data = validate_data(resource.data_model, patched)
+    data = await resource.hooks.prepare(ctx, data, current.data)
+    revised = current.revised(data=data, by=principal.user_id, at=ctx.now)
+    return await write_revision(ctx, resource, revised, etag)
+
+
+async def write_revision(
+    ctx: WriteContext, resource: Resource, revised: StoredDocument, expected_etag: str
+) -> Rendered:
+    new_etag = revised.etag(resource.name)
+    body = await repo.update_if_etag(ctx.conn, _sql(resource), revised, new_etag, expected_etag)
+    if body is None:
+        # Only reachable if the row changed between our locked read and the write.
+        raise PreconditionFailed(expected_etag)
+    await resource.hooks.after_write(ctx, revised)
+    return Rendered(body, new_etag)
+
+
+async def delete_document(
+    conn: asyncpg.Connection,
+    resource: Resource,
+    principal: Principal,
+    doc_id: uuid.UUID,
+    if_match: str | None,
+) -> None:
+    ctx = WriteContext(conn, principal, utc_now_ms())
+    current, etag = await _current_for_write(ctx, resource, doc_id, if_match)
+    await write_revision(ctx, resource, current.deleted(by=principal.user_id, at=ctx.now), etag)
+
+
+async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> str:
+    sql = _sql(resource)
+    rows = await repo.fetch_page(conn, sql, request.query)
+    meta = await _list_meta(conn, sql, request)
+    return '{"data":[' + ",".join(rows) + '],"meta":' + meta + "}"
+
+
+async def _list_meta(conn: asyncpg.Connection, sql: repo.DocumentSql, request: ListRequest) -> str:
+    if not request.count:
+        return "{}"
+    return '{"total":' + str(await repo.count(conn, sql, request.query)) + "}"
+
+
+async def stream_list(
+    pool: asyncpg.Pool, resource: Resource, request: ListRequest, chunk_bytes: int = 65536
+) -> AsyncIterator[bytes]:
+    """The whole list as chunks of at most ~64 KiB, read through a cursor."""
+    sql = _sql(resource)
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        meta = await _list_meta(conn, sql, request)
+        buffer = ['{"data":[']
+        size = 0
+        separator = ""
+        async for row in repo.stream_rows(conn, sql, request.query):
+            buffer.append(separator + row)
+            separator = ","
+            size += len(row)
+            if size >= chunk_bytes:
+                yield "".join(buffer).encode()
+                buffer, size = [], 0
+        buffer.append('],"meta":' + meta + "}")
+        yield "".join(buffer).encode()

@@ -1,0 +1,81 @@
+"""Turn pydantic validation failures into the API's 400 problem (SPEC §6)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from polis_api.errors import FieldError, ValidationFailed
+
+# Tags pydantic inserts into a location for union members (JsonValue and friends);
+# they are not part of the client's document.
+_UNION_TAGS = frozenset({"dict", "list", "str", "int", "float", "bool", "function-after"})
+_WHERE = {"body": "", "query": "query", "path": "path", "header": "header"}
+
+
+def pointer(location: Sequence[int | str]) -> str:
+    """A pydantic location as a JSON Pointer: ``("data", "lists", 0)`` → ``/data/lists/0``."""
+    parts = [str(part) for part in location if str(part) not in _UNION_TAGS]
+    escaped = (part.replace("~", "~0").replace("/", "~1") for part in parts)
+    return "/" + "/".join(escaped) if parts else ""
+
+
+def field_errors(errors: Iterable[Any], prefix: Sequence[str] = ()) -> list[FieldError]:
+    items = []
+    for error in errors:
+        location = tuple(error.get("loc", ()))
+        where = _WHERE.get(str(location[0])) if location else None
+        if where is not None:
+            location = location[1:]
+        path = pointer((*prefix, *location))
+        if where:
+            path = f"{where}:{path.lstrip('/')}"
+        items.append(
+            FieldError(
+                path=path or "/",
+                message=_message(error),
+                received=_received(error),
+            )
+        )
+    return items
+
+
+def _message(error: Any) -> str:
+    message = str(error.get("msg", "is not valid"))
+    if error.get("type") == "extra_forbidden":
+        return "is not a known field"
+    if error.get("type") == "missing":
+        return "is required"
+    return message
+
+
+def _received(error: Any) -> str | None:
+    if error.get("type") in {"missing", "extra_forbidden"} or "input" not in error:
+        return None
+    text = repr(error["input"])
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def validation_failed(errors: list[FieldError], what: str = "The request") -> ValidationFailed:
+    first = errors[0] if errors else None
+    detail = f"{what} is not valid" + (f": {first.path} {first.message}." if first else ".")
+    if len(errors) > 1:
+        detail += f" ({len(errors) - 1} more in 'errors')"
+    return ValidationFailed(detail, errors=errors)
+
+
+def validate_data(model: type[BaseModel], data: Any) -> dict[str, Any]:
+    """Validate ``data`` against a resource model and return its stored JSON form."""
+    try:
+        instance = model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_failed(field_errors(exc.errors(), prefix=("data",))) from exc
+    return dump_data(instance)
+
+
+def dump_data(instance: BaseModel) -> dict[str, Any]:
+    # exclude_unset: store what the client said, not every optional field as null.
+    dumped: dict[str, Any] = instance.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return dumped

@@ -1,0 +1,117 @@
+"""The one place errors become problem+json responses (SPEC §6)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from polis_api.documents.validation import field_errors, validation_failed
+from polis_api.errors import (
+    PROBLEM_JSON,
+    ApiError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+
+log = logging.getLogger("polis_api")
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: ValidationFailed,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+}
+
+
+def problem_response(error: ApiError) -> Response:
+    return Response(
+        content=orjson.dumps(error.problem()),
+        status_code=error.status,
+        media_type=PROBLEM_JSON,
+        headers=error.headers,
+    )
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return problem_response(exc)
+
+
+async def _request_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return problem_response(ValidationFailed(_json_invalid_detail(errors)))
+    return problem_response(validation_failed(field_errors(errors)))
+
+
+def _json_invalid_detail(errors: list[Any]) -> str:
+    error = next(e for e in errors if e.get("type") == "json_invalid")
+    reason = (error.get("ctx") or {}).get("error", "malformed JSON")
+    location = error.get("loc", ("body", 0))
+    position = location[1] if len(location) > 1 else 0
+    return f"The request body is not valid JSON ({reason} at character {position})."
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error_class = _BY_STATUS.get(exc.status_code)
+    if exc.status_code == 404:
+        error: ApiError = NotFound(f"No route matches {request.method} {request.url.path}.")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
+    elif error_class is not None:
+        error = error_class(str(exc.detail))
+    else:
+        error = ApiError(str(exc.detail))
+        error.status = exc.status_code  # type: ignore[misc]
+    if exc.headers:
+        error.headers.update(exc.headers)
+    return problem_response(error)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+    return problem_response(
+        ServiceUnavailable(
+            "The database is unavailable or too slow right now; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(InternalError())
+
+
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.QueryCanceledError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    for error_type in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error_type, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

@@ -124,3 +124,51 @@ def other_tenant(settings: Settings) -> Tenant:
 @pytest.fixture
 def admin(tenant: Tenant) -> dict[str, str]:
     return tenant.headers("admin")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str) -> Iterator[str]:
+    """`polis-api serve --workers 2` as users run it, for cross-process behaviour."""
+    import subprocess
+    import sys
+    import time
+
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "POLIS_JWT_SECRET": TEST_SECRET}
+    env["POLIS_DATA_DIR"] = str(TEST_DATA_DIR)
+    log_path = TEST_DATA_DIR / "live-server.log"
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "polis_api.cli", "serve", "--workers", "2"]
+        + ["--port", str(port), "--quiet"],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError(f"polis-api serve exited: {log_path.read_text()}")
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("polis-api serve did not become ready in 60 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log_file.close()

@@ -79,6 +79,11 @@ class BadFilter(ApiError):
     title = "The filter expression is not valid"
 
 
+def invalid_field(path: str, message: str) -> ValidationFailed:
+    """A 400 about one field, e.g. a reference to a document the tenant does not have."""
+    return ValidationFailed(f"{path}: {message}.", errors=[FieldError(path=path, message=message)])
+
+
 class InvalidPatch(ApiError):
     status = 400
     code = "INVALID_PATCH"

@@ -40,4 +40,4 @@ class TenantRegistry:
         for resource in self._resources:
             docs = await resource.hooks.seed_tenant(conn, customer_id, now)
             if docs:
-                await repo.insert_many(conn, repo.statements(resource.table, resource.name), docs)
+                await repo.insert_many(conn, resource.sql, docs)

@@ -66,6 +66,17 @@ class CreateBody(BaseModel, Generic[D]):
         default=None, description="Defaults to the token's security group."
     )
     meta: Any = Field(default=None, description="Written by the server only; must be absent.")
+    params: dict[str, Any] | None = Field(
+        default=None, description="Polis create parameters (households: externalId)."
+    )
+
+
+class BulkBody(BaseModel, Generic[D]):
+    """``{"data": [{"data": {...}, "params": {...}}, ...]}`` as in Polis' bulk routes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: list[CreateBody[D]]
 
 
 class PatchOperation(BaseModel):

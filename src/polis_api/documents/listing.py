@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from polis_api.errors import BadFilter, ValidationFailed
 from polis_api.filtering.ast import And, Node
 from polis_api.filtering.parser import parse_filter
 from polis_api.filtering.to_sql import (
+    ANY_DATA_PATH,
     FieldPolicy,
     Params,
     compile_filter,
@@ -26,6 +28,7 @@ LIMIT_ALL = 9007199254740991
 DEFAULT_LIMIT = 100
 _DIRECTIONS = {"ASC", "DESC"}
 _KNOWN = {"filter", "limit", "skip", "sort", "count"}
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +39,16 @@ class ListRequest:
 
 
 def parse_list_request(
-    params: QueryParams, policy: FieldPolicy, settings: Settings, customer_id: uuid.UUID
+    params: QueryParams,
+    policy: FieldPolicy,
+    settings: Settings,
+    customer_id: uuid.UUID,
+    scope: dict[str, str] | None = None,
 ) -> ListRequest:
     bound = Params([customer_id])
     where = "customer_id = $1 AND NOT is_deleted"
+    for path, value in (scope or {}).items():
+        where += f" AND {compile_filter(equality_filter(path, value), ANY_DATA_PATH, bound)}"
     node = _filter_node(params, settings)
     if node is not None:
         where += f" AND {compile_filter(node, policy, bound)}"
@@ -87,25 +96,40 @@ def _filter_node(params: QueryParams, settings: Settings) -> Node | None:
 
 def _order_by(values: list[str], policy: FieldPolicy) -> str:
     """``sort=["data/name","ASC"]`` or ``sort=/data/name&sort=ASC``; ties broken by id."""
-    tokens = _sort_tokens(values)
+    pairs = _sort_pairs(_sort_tokens(values))
     terms: list[str] = []
-    sorts_by_id = False
+    for number, (path, direction) in enumerate(pairs):
+        try:
+            terms.append(compile_sort(path, direction or "ASC", policy))
+        except BadFilter:
+            # A bare word where a direction could stand is a misspelt direction.
+            previous = pairs[number - 1] if number else None
+            if previous and previous[1] is None and direction is None and "/" not in path:
+                raise BadFilter(
+                    f"sort: expected ASC or DESC after '{previous[0]}', found '{path}'."
+                ) from None
+            raise
+    if not any(term.startswith("id ") for term in terms):
+        terms.append("id ASC")
+    return ", ".join(terms)
+
+
+def _sort_pairs(tokens: list[str]) -> list[tuple[str, str | None]]:
+    """Each path with the direction that follows it, or None when none does."""
+    pairs: list[tuple[str, str | None]] = []
     index = 0
     while index < len(tokens):
         path = tokens[index]
-        direction = "ASC"
-        if index + 1 < len(tokens) and tokens[index + 1].upper() in _DIRECTIONS:
-            direction = tokens[index + 1].upper()
-            index += 1
         if path.upper() in _DIRECTIONS:
             raise BadFilter(f"sort: '{path}' must follow a path, e.g. sort=/data/name&sort=ASC.")
-        term = compile_sort(path, direction, policy)
-        sorts_by_id = sorts_by_id or term.startswith("id ")
-        terms.append(term)
-        index += 1
-    if not sorts_by_id:
-        terms.append("id ASC")
-    return ", ".join(terms)
+        direction = tokens[index + 1].upper() if index + 1 < len(tokens) else None
+        if direction in _DIRECTIONS:
+            pairs.append((path, direction))
+            index += 2
+        else:
+            pairs.append((path, None))
+            index += 1
+    return pairs
 
 
 def _sort_tokens(values: list[str]) -> list[str]:
@@ -136,10 +160,8 @@ def _non_negative_int(params: QueryParams, name: str, default: int) -> int:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
+    # Only ASCII digits: int() alone would also take "+5", " 5", "1_0" and non-ASCII digits.
+    value = int(raw) if _DIGITS.fullmatch(raw) else -1
     if value < 0 or value > LIMIT_ALL:
         raise ValidationFailed(
             f"'{name}' must be a whole number from 0 to {LIMIT_ALL}; got {raw!r}."

@@ -51,6 +51,7 @@ class DocumentSql:
 
     table: str
     resource: str
+    natural_key: tuple[str, ...] = ()
 
     @property
     def document(self) -> str:
@@ -73,11 +74,32 @@ class DocumentSql:
         )
 
     @property
+    def get_for_write_by_natural_key(self) -> str:
+        return (
+            f"SELECT {_COLUMNS}, etag FROM {self.table} "
+            f"WHERE customer_id = $1 AND {self._natural_key_matches} AND NOT is_deleted FOR UPDATE"
+        )
+
+    @property
+    def _natural_key_matches(self) -> str:
+        return " AND ".join(
+            f"(data ->> '{field}') = ${n}" for n, field in enumerate(self.natural_key, start=2)
+        )
+
+    @property
     def insert(self) -> str:
         return (
             f"INSERT INTO {self.table} ({_COLUMNS}, etag) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-            f"ON CONFLICT (customer_id, id) DO NOTHING RETURNING ({self.document})::text"
+            # No conflict target: an id or natural key already taken both mean "not inserted".
+            f"ON CONFLICT DO NOTHING RETURNING ({self.document})::text"
+        )
+
+    @property
+    def get_by_natural_key(self) -> str:
+        return (
+            f"SELECT ({self.document})::text, etag FROM {self.table} "
+            f"WHERE customer_id = $1 AND {self._natural_key_matches} AND NOT is_deleted"
         )
 
     @property
@@ -91,8 +113,8 @@ class DocumentSql:
 
 
 @cache
-def statements(table: str, resource: str) -> DocumentSql:
-    return DocumentSql(table, resource)
+def statements(table: str, resource: str, natural_key: tuple[str, ...] = ()) -> DocumentSql:
+    return DocumentSql(table, resource, natural_key)
 
 
 def _row_values(doc: StoredDocument) -> tuple[Any, ...]:
@@ -116,6 +138,13 @@ async def fetch_rendered(
     return Rendered(row[0], row[1]) if row is not None else None
 
 
+async def fetch_by_natural_key(
+    conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, values: Sequence[str]
+) -> Rendered | None:
+    row = await conn.fetchrow(sql.get_by_natural_key, customer_id, *values)
+    return Rendered(row[0], row[1]) if row is not None else None
+
+
 async def fetch_for_write(
     conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, doc_id: uuid.UUID
 ) -> tuple[StoredDocument, str] | None:
@@ -123,6 +152,44 @@ async def fetch_for_write(
     if row is None:
         return None
     return stored_from_row(row), row["etag"]
+
+
+async def fetch_for_write_by_natural_key(
+    conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, values: Sequence[str]
+) -> tuple[StoredDocument, str] | None:
+    row = await conn.fetchrow(sql.get_for_write_by_natural_key, customer_id, *values)
+    if row is None:
+        return None
+    return stored_from_row(row), row["etag"]
+
+
+async def fetch_data(
+    conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, doc_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """Just the ``data`` of a live document: for reference checks between resources."""
+    data: dict[str, Any] | None = await conn.fetchval(
+        f"SELECT data FROM {sql.table} WHERE customer_id = $1 AND id = $2 AND NOT is_deleted",
+        customer_id,
+        doc_id,
+    )
+    return data
+
+
+async def find_first(
+    conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, equals: dict[str, str]
+) -> tuple[uuid.UUID, dict[str, Any]] | None:
+    """The oldest live document whose data fields (named by code, never by a request)
+    equal the given text values."""
+    matches = "".join(
+        f" AND (data ->> '{field}') = ${n}" for n, field in enumerate(equals, start=2)
+    )
+    row = await conn.fetchrow(
+        f"SELECT id, data FROM {sql.table} WHERE customer_id = $1 AND NOT is_deleted{matches} "
+        "ORDER BY created, id LIMIT 1",
+        customer_id,
+        *equals.values(),
+    )
+    return (row["id"], row["data"]) if row is not None else None
 
 
 def stored_from_row(row: asyncpg.Record) -> StoredDocument:

@@ -12,6 +12,8 @@ from pydantic import BaseModel
 
 from polis_api.auth import Principal
 from polis_api.documents.envelope import StoredDocument
+from polis_api.documents.repository import DocumentSql, statements
+from polis_api.errors import ValidationFailed
 from polis_api.filtering.to_sql import ANY_DATA_PATH, FieldPolicy
 
 
@@ -36,6 +38,12 @@ class DocumentHooks:
         """
         return data
 
+    def accept_params(self, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        """Merge Polis create ``params`` into ``data``; most resources take none."""
+        if params:
+            raise ValidationFailed(f"This resource takes no params; got {sorted(params)}.")
+        return data
+
     async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:
         """Runs in the same transaction, after the document row is written."""
 
@@ -44,6 +52,9 @@ class DocumentHooks:
     ) -> list[StoredDocument]:
         """Documents a new tenant starts with (statuses' default set)."""
         return []
+
+
+STANDARD_ROUTES = frozenset({"create", "retrieve", "patch", "delete", "list"})
 
 
 @dataclass(frozen=True)
@@ -55,11 +66,23 @@ class Resource:
     table: str  # "campaigns"
     data_model: type[BaseModel]
     filterable: FieldPolicy = ANY_DATA_PATH
+    # Data fields unique together within a tenant (a partial unique index in the
+    # migration); creating a document that repeats them returns the existing one.
+    natural_key: tuple[str, ...] = ()
+    # Which of the standard endpoints build_router adds, and where bulk create lives.
+    routes: frozenset[str] = STANDARD_ROUTES
+    bulk_path: str | None = None
+    # A create body other than CreateBody[data_model] (interactions take flat data).
+    create_body: type[BaseModel] | None = None
     hooks: DocumentHooks = field(default_factory=DocumentHooks)
     title: str = ""
     create_example: dict[str, Any] | None = None
     patch_example: list[dict[str, Any]] | None = None
     list_example_query: str | None = None
+
+    @property
+    def sql(self) -> DocumentSql:
+        return statements(self.table, self.name, self.natural_key)
 
     def permission(self, verb: str) -> str:
         return f"{verb}@{self.name}"

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from polis_api.documents.etag import quote_etag
 from polis_api.documents.repository import Rendered
-from polis_api.errors import PROBLEM_JSON, problem_schema
+from polis_api.errors import PROBLEM_JSON, PayloadTooLarge, problem_schema
 
 D = TypeVar("D", bound=BaseModel)
 
@@ -50,6 +50,16 @@ def document_response(
         media_type="application/json",
         headers={"ETag": quote_etag(rendered.etag), **(headers or {})},
     )
+
+
+def page_body(documents: list[Rendered]) -> str:
+    """``{"data": [documents], "meta": {}}`` from already rendered documents."""
+    return '{"data":[' + ",".join(doc.body for doc in documents) + '],"meta":{}}'
+
+
+def check_bulk_size(count: int, limit: int) -> None:
+    if count > limit:
+        raise PayloadTooLarge(f"A bulk request takes at most {limit} items; this one has {count}.")
 
 
 def json_response(body: str, status_code: int = 200) -> Response:

@@ -5,6 +5,7 @@ concrete body model in each handler's signature when the router is built.
 """
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
@@ -13,15 +14,17 @@ from fastapi.responses import StreamingResponse
 from polis_api.auth import VERBS, Principal, require
 from polis_api.deps import ReadConnection, WriteConnection
 from polis_api.documents import service
-from polis_api.documents.envelope import CreateBody, PatchBody
+from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
 from polis_api.documents.etag import parse_etag_header, quote_etag
 from polis_api.documents.listing import parse_list_request
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import (
     DocumentOut,
     PageOut,
+    check_bulk_size,
     document_response,
     json_response,
+    page_body,
     problem_responses,
 )
 
@@ -44,25 +47,37 @@ def precondition(if_match: str | None, etag: str | None) -> str | None:
 def build_router(resource: Resource) -> APIRouter:
     router = APIRouter(prefix=resource.prefix, tags=[resource.label])
     data_model: Any = resource.data_model
-    Create = CreateBody[data_model]
+    Create: Any = resource.create_body or CreateBody[data_model]
     Out = DocumentOut[data_model]
     can = {verb: Depends(require(resource.permission(verb))) for verb in VERBS}
+    route = _RouteSelector(router, resource.routes)
 
-    @router.post(
+    @route(
+        "create",
+        "POST",
         "",
         status_code=201,
         summary=f"Create a {resource.label} document",
-        responses={201: {"model": Out}, **problem_responses(400, 401, 403, 409, 413, 415)},
+        responses={
+            201: {"model": Out},
+            200: {
+                "model": Out,
+                "description": "The document with this natural key already existed",
+            },
+            **problem_responses(400, 401, 403, 409, 413, 415),
+        },
     )
     async def create(
         principal: Annotated[Principal, can["insert"]],
         conn: WriteConnection,
         body: Annotated[Create, Body(openapi_examples=_examples(resource.create_example))],
     ) -> Response:
-        rendered = await service.create_document(conn, resource, principal, body)
-        return document_response(rendered, 201)
+        rendered, created = await service.create_document(conn, resource, principal, body)
+        return document_response(rendered, 201 if created else 200)
 
-    @router.get(
+    @route(
+        "retrieve",
+        "GET",
         "/{id}",
         summary=f"Retrieve a {resource.label} document",
         responses={
@@ -82,7 +97,9 @@ def build_router(resource: Resource) -> APIRouter:
             return Response(status_code=304, headers={"ETag": quote_etag(rendered.etag)})
         return document_response(rendered)
 
-    @router.patch(
+    @route(
+        "patch",
+        "PATCH",
         "/{id}",
         summary=f"Patch a {resource.label} document (RFC 6902, paths inside data)",
         responses={
@@ -94,7 +111,7 @@ def build_router(resource: Resource) -> APIRouter:
         id: uuid.UUID,
         principal: Annotated[Principal, can["modify"]],
         conn: WriteConnection,
-        body: Annotated[PatchBody, Body(openapi_examples=_examples(resource.patch_example))],
+        body: Annotated[PatchBody, Body(openapi_examples=_examples(_patch_body(resource)))],
         if_match: IfMatch = None,
         etag: EtagHeader = None,
     ) -> Response:
@@ -103,7 +120,9 @@ def build_router(resource: Resource) -> APIRouter:
         )
         return document_response(rendered)
 
-    @router.delete(
+    @route(
+        "delete",
+        "DELETE",
         "/{id}",
         status_code=204,
         summary=f"Delete a {resource.label} document (soft delete)",
@@ -119,7 +138,9 @@ def build_router(resource: Resource) -> APIRouter:
         await service.delete_document(conn, resource, principal, id, precondition(if_match, etag))
         return Response(status_code=204)
 
-    @router.get(
+    @route(
+        "list",
+        "GET",
         "",
         summary=f"List {resource.label} documents",
         description=LIST_DESCRIPTION,
@@ -130,14 +151,71 @@ def build_router(resource: Resource) -> APIRouter:
     ) -> Response:
         return await list_response(request, resource, principal)
 
+    if resource.bulk_path is not None:
+        router.include_router(_bulk_router(resource, can["insert"]))
     return router
 
 
-async def list_response(request: Request, resource: Resource, principal: Principal) -> Response:
-    """One page, or the whole list streamed when the client asks for everything."""
+class _RouteSelector:
+    """Registers only the standard endpoints a resource declares in ``routes``."""
+
+    def __init__(self, router: APIRouter, enabled: frozenset[str]) -> None:
+        self._router = router
+        self._enabled = enabled
+
+    def __call__(
+        self, name: str, method: str, path: str, **options: Any
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._enabled:
+                self._router.add_api_route(path, handler, methods=[method], **options)
+            return handler
+
+        return register
+
+
+def _bulk_router(resource: Resource, can_insert: Any) -> APIRouter:
+    """Bulk create at ``resource.bulk_path``, which need not sit under the prefix."""
+    assert resource.bulk_path is not None
+    router = APIRouter(tags=[resource.label])
+    data_model: Any = resource.data_model
+
+    async def bulk_create(
+        request: Request,
+        principal: Annotated[Principal, can_insert],
+        conn: WriteConnection,
+        body: BulkBody[data_model],
+    ) -> Response:
+        check_bulk_size(len(body.data), request.app.state.settings.max_bulk_items)
+        documents = await service.bulk_create(conn, resource, principal, body.data)
+        return json_response(page_body(documents))
+
+    router.add_api_route(
+        resource.bulk_path,
+        bulk_create,
+        methods=["POST"],
+        summary=f"Create many {resource.label} documents, all or nothing",
+        responses={
+            200: {"model": PageOut[data_model]},
+            **problem_responses(400, 401, 403, 409, 413, 415),
+        },
+    )
+    return router
+
+
+async def list_response(
+    request: Request,
+    resource: Resource,
+    principal: Principal,
+    scope: dict[str, str] | None = None,
+) -> Response:
+    """One page, or the whole list streamed when the client asks for everything.
+
+    ``scope`` adds equality clauses a route implies (a campaign's door records).
+    """
     settings = request.app.state.settings
     listing = parse_list_request(
-        request.query_params, resource.filterable, settings, principal.customer_id
+        request.query_params, resource.filterable, settings, principal.customer_id, scope
     )
     pool = request.app.state.pool
     if listing.stream:
@@ -151,6 +229,10 @@ async def list_response(request: Request, resource: Resource, principal: Princip
 def _matches(if_none_match: str | None, etag: str) -> bool:
     tags = parse_etag_header(if_none_match)
     return tags is not None and ("*" in tags or etag in tags)
+
+
+def _patch_body(resource: Resource) -> dict[str, Any] | None:
+    return None if resource.patch_example is None else {"data": resource.patch_example}
 
 
 def _examples(value: Any) -> dict[str, Any] | None:

@@ -21,17 +21,15 @@ from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import Resource, WriteContext
 from polis_api.documents.validation import dump_data, validate_data
 from polis_api.errors import (
+    ApiError,
     Conflict,
+    FieldError,
     Forbidden,
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
     ValidationFailed,
 )
-
-
-def _sql(resource: Resource) -> repo.DocumentSql:
-    return repo.statements(resource.table, resource.name)
 
 
 def not_found(resource: Resource, doc_id: uuid.UUID) -> NotFound:
@@ -41,7 +39,7 @@ def not_found(resource: Resource, doc_id: uuid.UUID) -> NotFound:
 async def get_document(
     conn: asyncpg.Connection, resource: Resource, principal: Principal, doc_id: uuid.UUID
 ) -> Rendered:
-    rendered = await repo.fetch_rendered(conn, _sql(resource), principal.customer_id, doc_id)
+    rendered = await repo.fetch_rendered(conn, resource.sql, principal.customer_id, doc_id)
     if rendered is None:
         raise not_found(resource, doc_id)
     return rendered
@@ -60,30 +58,96 @@ async def create_document(
     resource: Resource,
     principal: Principal,
     body: CreateBody[Any],
-) -> Rendered:
+) -> tuple[Rendered, bool]:
+    """The stored document and whether it is new (False: its natural key existed)."""
     check_envelope(body, principal)
     ctx = WriteContext(conn, principal, utc_now_ms())
-    data = await resource.hooks.prepare(ctx, dump_data(body.data), None)
+    data = resource.hooks.accept_params(dump_data(body.data), body.params or {})
+    return await create_from_data(
+        ctx, resource, data, doc_id=body.id, security_group_id=body.securityGroupId
+    )
+
+
+async def create_from_data(
+    ctx: WriteContext,
+    resource: Resource,
+    data: dict[str, Any],
+    *,
+    doc_id: uuid.UUID | None = None,
+    security_group_id: uuid.UUID | None = None,
+) -> tuple[Rendered, bool]:
+    """Create a document from already validated ``data`` (hooks still run)."""
+    data = await resource.hooks.prepare(ctx, data, None)
     doc = StoredDocument(
-        id=body.id or uuid.uuid4(),
-        customer_id=principal.customer_id,
-        security_group_id=body.securityGroupId or principal.security_group_id,
+        id=doc_id or uuid.uuid4(),
+        customer_id=ctx.principal.customer_id,
+        security_group_id=security_group_id or ctx.principal.security_group_id,
         data=data,
         created=ctx.now,
         modified=ctx.now,
-        created_by=principal.user_id,
-        modified_by=principal.user_id,
+        created_by=ctx.principal.user_id,
+        modified_by=ctx.principal.user_id,
     )
     return await insert_document(ctx, resource, doc)
 
 
-async def insert_document(ctx: WriteContext, resource: Resource, doc: StoredDocument) -> Rendered:
+async def bulk_create(
+    conn: asyncpg.Connection,
+    resource: Resource,
+    principal: Principal,
+    items: list[CreateBody[Any]],
+) -> list[Rendered]:
+    """Create every item or none: the first failing item fails the call, naming its index.
+
+    Items run in order inside the caller's transaction, so an item repeating an
+    earlier item's natural key gets that item's document back.
+    """
+    rendered = []
+    for index, item in enumerate(items):
+        try:
+            document, _ = await create_document(conn, resource, principal, item)
+        except ApiError as exc:
+            raise _item_failed(index, exc) from exc
+        rendered.append(document)
+    return rendered
+
+
+def _item_failed(index: int, exc: ApiError) -> ApiError:
+    errors = [
+        FieldError(path=f"/data/{index}{e.path if e.path != '/' else ''}", message=e.message)
+        for e in exc.errors
+    ] or [FieldError(path=f"/data/{index}", message=exc.detail)]
+    failure = type(exc)(f"Item {index} failed, so nothing was written: {exc.detail}", errors=errors)
+    failure.extra = exc.extra
+    return failure
+
+
+async def insert_document(
+    ctx: WriteContext, resource: Resource, doc: StoredDocument
+) -> tuple[Rendered, bool]:
+    """Insert ``doc``, or return the live document that already has its natural key.
+
+    ON CONFLICT waits for a concurrent insert of the same key to commit, so of
+    several racing creates exactly one inserts and the others return its document.
+    """
     etag = doc.etag(resource.name)
-    body = await repo.insert(ctx.conn, _sql(resource), doc, etag)
-    if body is None:
+    body = await repo.insert(ctx.conn, resource.sql, doc, etag)
+    if body is not None:
+        await resource.hooks.after_write(ctx, doc)
+        return Rendered(body, etag), True
+    existing = await existing_by_natural_key(ctx.conn, resource, ctx.principal, doc.data)
+    if existing is None:
         raise Conflict(f"A {resource.label} with id {doc.id} already exists.")
-    await resource.hooks.after_write(ctx, doc)
-    return Rendered(body, etag)
+    return existing, False
+
+
+async def existing_by_natural_key(
+    conn: asyncpg.Connection, resource: Resource, principal: Principal, data: dict[str, Any]
+) -> Rendered | None:
+    if not resource.natural_key or any(data.get(f) is None for f in resource.natural_key):
+        return None
+    values = [str(data[field]) for field in resource.natural_key]
+    return await repo.fetch_by_natural_key(conn, resource.sql, principal.customer_id, values)
 
 
 def required_etags(if_match: str | None) -> list[str]:
@@ -98,7 +162,7 @@ async def _current_for_write(
     ctx: WriteContext, resource: Resource, doc_id: uuid.UUID, if_match: str | None
 ) -> tuple[StoredDocument, str]:
     tags = required_etags(if_match)
-    found = await repo.fetch_for_write(ctx.conn, _sql(resource), ctx.principal.customer_id, doc_id)
+    found = await repo.fetch_for_write(ctx.conn, resource.sql, ctx.principal.customer_id, doc_id)
     if found is None:
         raise not_found(resource, doc_id)
     current, etag = found
@@ -128,7 +192,11 @@ async def write_revision(
     ctx: WriteContext, resource: Resource, revised: StoredDocument, expected_etag: str
 ) -> Rendered:
     new_etag = revised.etag(resource.name)
-    body = await repo.update_if_etag(ctx.conn, _sql(resource), revised, new_etag, expected_etag)
+    try:
+        body = await repo.update_if_etag(ctx.conn, resource.sql, revised, new_etag, expected_etag)
+    except asyncpg.UniqueViolationError as exc:
+        keys = ", ".join(resource.natural_key)
+        raise Conflict(f"Another {resource.label} already has this {keys}.") from exc
     if body is None:
         # Only reachable if the row changed between our locked read and the write.
         raise PreconditionFailed(expected_etag)
@@ -149,7 +217,7 @@ async def delete_document(
 
 
 async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> str:
-    sql = _sql(resource)
+    sql = resource.sql
     rows = await repo.fetch_page(conn, sql, request.query)
     meta = await _list_meta(conn, sql, request)
     return '{"data":[' + ",".join(rows) + '],"meta":' + meta + "}"
@@ -165,7 +233,7 @@ async def stream_list(
     pool: asyncpg.Pool, resource: Resource, request: ListRequest, chunk_bytes: int = 65536
 ) -> AsyncIterator[bytes]:
     """The whole list as chunks of at most ~64 KiB, read through a cursor."""
-    sql = _sql(resource)
+    sql = resource.sql
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         meta = await _list_meta(conn, sql, request)
         buffer = ['{"data":[']

@@ -7,10 +7,22 @@ from fastapi import APIRouter
 from polis_api.documents.resource import Resource
 from polis_api.documents.router import build_router
 from polis_api.documents.schema import document_table
+from polis_api.resources import contact_household_campaigns, contact_households
 from polis_api.resources.campaigns import CAMPAIGNS
+from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
+from polis_api.resources.door_records import DOOR_RECORDS
+from polis_api.resources.households import HOUSEHOLDS
+from polis_api.resources.interactions import INTERACTIONS
 from polis_api.resources.statuses import STATUSES
 
-RESOURCES: tuple[Resource, ...] = (CAMPAIGNS, STATUSES)
+RESOURCES: tuple[Resource, ...] = (
+    CAMPAIGNS,
+    STATUSES,
+    HOUSEHOLDS,
+    CONTACT_HOUSEHOLDS,
+    DOOR_RECORDS,
+    INTERACTIONS,
+)
 
 # The SQLAlchemy view of the schema (alembic's target metadata); the migrations are
 # the source of truth and must create exactly these indexes.
@@ -23,8 +35,34 @@ TABLES = {
     "statuses": document_table(
         "statuses", ("contact_state", "customer_id, (data ->> 'contactState'), id")
     ),
+    "households": document_table(
+        "households", ("unit_num", "customer_id, (data ->> 'unitNum'), id")
+    ),
+    "contact_households": document_table(
+        "contact_households",
+        ("contact", "customer_id, (data ->> 'contactId'), id"),
+        ("household", "customer_id, (data ->> 'householdId'), id"),
+    ),
+    "contact_household_campaigns": document_table(
+        "contact_household_campaigns",
+        ("campaign", "customer_id, (data ->> 'campaignId'), id"),
+        ("campaign_modified", "customer_id, (data ->> 'campaignId'), modified, id"),
+    ),
+    "interactions": document_table(
+        "interactions",
+        ("campaign", "customer_id, (data ->> 'campaignId'), id"),
+        ("contact", "customer_id, (data ->> 'contactId'), id"),
+        ("contact_household", "customer_id, (data ->> 'contactHouseholdId'), id"),
+        ("household", "customer_id, (data ->> 'householdId'), id"),
+    ),
 }
 
 
 def routers() -> list[APIRouter]:
-    return [build_router(resource) for resource in RESOURCES]
+    # Specific routes first: /v1/campaigns/contact-households/bulk must not be
+    # mistaken for a campaign id.
+    return [
+        contact_households.router,
+        contact_household_campaigns.router,
+        *(build_router(resource) for resource in RESOURCES),
+    ]

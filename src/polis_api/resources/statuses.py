@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
+from pydantic import StrictBool
 
 from polis_api.documents.envelope import DataModel, StoredDocument
 from polis_api.documents.resource import DocumentHooks, Resource
@@ -23,7 +24,8 @@ class StatusData(DataModel):
     iconColor: HexColour | None = None
     pinColor: HexColour | None = None
     statusGroupId: uuid.UUID | None = None
-    defaultStatus: bool = False
+    # Strict: pydantic would otherwise read "yes", "off" or 0 as a boolean.
+    defaultStatus: StrictBool = False
 
 
 # Polis' default set, in the order SPEC §2 gives it: where two share a state, the
@@ -56,12 +58,14 @@ def default_status_documents(customer_id: uuid.UUID, now: datetime) -> list[Stor
                 "pinColor": colour,
                 "defaultStatus": True,
             },
-            created=now,
-            modified=now,
+            # One millisecond apart, in SPEC order: "where two defaults share a state,
+            # the first in this list is the one used" becomes ORDER BY created.
+            created=now + timedelta(milliseconds=position),
+            modified=now + timedelta(milliseconds=position),
             created_by=SYSTEM_USER,
             modified_by=SYSTEM_USER,
         )
-        for name, state, colour in DEFAULT_STATUSES
+        for position, (name, state, colour) in enumerate(DEFAULT_STATUSES)
     ]
 
 

@@ -1,0 +1,347 @@
+"""Routes of the door records (SPEC §2 "Contact-household-campaign records", seed 000).
+
+No ``from __future__ import annotations``: FastAPI reads these signatures at runtime.
+"""
+
+import uuid
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Body, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict
+
+from polis_api.auth import Principal, require
+from polis_api.deps import ReadConnection, WriteConnection
+from polis_api.documents.envelope import PatchBody, utc_now_ms
+from polis_api.documents.patch import apply_patch, parse_operations
+from polis_api.documents.resource import WriteContext
+from polis_api.documents.responses import (
+    DocumentOut,
+    PageOut,
+    check_bulk_size,
+    document_response,
+    json_response,
+    page_body,
+    problem_responses,
+)
+from polis_api.documents.router import EtagHeader, IfMatch, list_response, precondition
+from polis_api.documents.service import required_etags
+from polis_api.documents.validation import dump_data
+from polis_api.errors import (
+    ApiError,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+    invalid_field,
+)
+from polis_api.resources import references as refs
+from polis_api.resources.door_records import (
+    DOOR_RECORDS,
+    Change,
+    DoorRecordData,
+    find_record,
+    update_door,
+)
+from polis_api.workflow.door import DoorRuleError, StatusInfo, apply_status, check_list_type
+
+DOOR = "/v1/campaigns/{campaignId}/contacts/{contactId}/households/{householdId}"
+# Fields the server derives or owns; a PUT body's values for them are ignored.
+SERVER_OWNED = {"contacted", "successful", "contactHouseholdId", "lastInteraction"}
+
+CanRead = Annotated[Principal, Depends(require("read@contact-household-campaigns"))]
+CanInsert = Annotated[Principal, Depends(require("insert@contact-household-campaigns"))]
+CanModify = Annotated[Principal, Depends(require("modify@contact-household-campaigns"))]
+
+router = APIRouter(tags=["contact household campaign records"])
+Out = DocumentOut[DoorRecordData]
+
+
+class PutBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: DoorRecordData
+
+
+class BulkParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    contactId: uuid.UUID
+    householdId: uuid.UUID
+
+
+class BulkItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: DoorRecordData
+    params: BulkParams
+
+
+class BulkBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: list[BulkItem]
+
+
+async def _door_pair(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    campaign_id: uuid.UUID,
+    contact_id: uuid.UUID,
+    household_id: uuid.UUID,
+) -> str:
+    """The contact-household id behind a door path; 404 if the campaign or pair is unknown."""
+    await refs.require_campaign(conn, principal, campaign_id)
+    pair = await refs.contact_household_id(conn, principal, contact_id, household_id)
+    if pair is None:
+        raise NotFound(f"Contact {contact_id} is not associated with household {household_id}.")
+    return pair
+
+
+def _put_change(body: dict[str, Any], status: StatusInfo | None) -> Change:
+    async def change(record: dict[str, Any]) -> dict[str, Any]:
+        updated = {**record}
+        for key in ("type", "availability", "reservation"):
+            if key in body:
+                updated[key] = body[key]
+        if "statusId" in body or "state" in body:
+            updated = apply_status(updated, status, explicit_state=body.get("state"))
+        elif "type" in body and not updated.get("contacted") and updated.get("statusId") is None:
+            # A never-contacted door without a status shows its list's pin.
+            updated = apply_status(updated, None)
+        return updated
+
+    return change
+
+
+def _rule_error(exc: DoorRuleError, path: str = "/data/statusId") -> ValidationFailed:
+    return ValidationFailed(str(exc), errors=[FieldError(path=path, message=str(exc))])
+
+
+async def _checked_put_body(
+    conn: asyncpg.Connection, principal: Principal, campaign_id: uuid.UUID, data: DoorRecordData
+) -> tuple[dict[str, Any], StatusInfo | None]:
+    body = {k: v for k, v in dump_data(data).items() if k not in SERVER_OWNED}
+    given_campaign = body.pop("campaignId", None)
+    if given_campaign is not None and given_campaign != str(campaign_id):
+        raise invalid_field("/data/campaignId", "must be the campaign in the path")
+    status = await refs.optional_status(conn, principal, body.get("statusId"))
+    return body, status
+
+
+@router.get(
+    DOOR,
+    summary="Get a door's record in a campaign",
+    responses={200: {"model": Out}, **problem_responses(400, 401, 403, 404)},
+)
+@router.get(DOOR + "/status", include_in_schema=False)
+async def get_record(
+    campaignId: uuid.UUID,
+    contactId: uuid.UUID,
+    householdId: uuid.UUID,
+    principal: CanRead,
+    conn: ReadConnection,
+) -> Response:
+    pair = await _door_pair(conn, principal, campaignId, contactId, householdId)
+    found = await find_record(conn, principal.customer_id, str(campaignId), pair)
+    if found is None:
+        raise NotFound(f"Campaign {campaignId} has no record for this contact and household yet.")
+    return document_response(found)
+
+
+@router.put(
+    DOOR,
+    summary="Create or update a door's record",
+    responses={
+        200: {"model": Out},
+        201: {"model": Out},
+        **problem_responses(400, 401, 403, 404, 413, 415),
+    },
+)
+@router.put(DOOR + "/status", include_in_schema=False)
+async def put_record(
+    campaignId: uuid.UUID,
+    contactId: uuid.UUID,
+    householdId: uuid.UUID,
+    principal: CanModify,
+    conn: WriteConnection,
+    body: Annotated[
+        PutBody,
+        Body(
+            openapi_examples={
+                "seed": {
+                    "summary": "Seed 000",
+                    "value": {
+                        "data": {
+                            "availability": {"available": False, "unavailableReason": "Not Home"}
+                        }
+                    },
+                }
+            }
+        ),
+    ],
+) -> Response:
+    pair = await _door_pair(conn, principal, campaignId, contactId, householdId)
+    changes, status = await _checked_put_body(conn, principal, campaignId, body.data)
+    ctx = WriteContext(conn, principal, utc_now_ms())
+    try:
+        written = await update_door(
+            ctx, str(campaignId), pair, _put_change(changes, status), list_type=changes.get("type")
+        )
+    except DoorRuleError as exc:
+        raise _rule_error(exc) from exc
+    assert written is not None
+    rendered, created = written
+    return document_response(rendered, 201 if created else 200)
+
+
+@router.patch(
+    DOOR,
+    summary="Set a door's status (only /statusId may be patched)",
+    responses={200: {"model": Out}, **problem_responses(400, 401, 403, 404, 409, 412, 428)},
+)
+@router.patch(DOOR + "/status", include_in_schema=False)
+async def patch_record(
+    campaignId: uuid.UUID,
+    contactId: uuid.UUID,
+    householdId: uuid.UUID,
+    principal: CanModify,
+    conn: WriteConnection,
+    body: Annotated[
+        PatchBody,
+        Body(
+            openapi_examples={
+                "seed": {
+                    "summary": "Seed 000",
+                    "value": {
+                        "data": [
+                            {
+                                "op": "replace",
+                                "path": "/statusId",
+                                "value": "53a18d44-54f0-400e-b9cd-dd0bd32ae904",
+                            }
+                        ]
+                    },
+                }
+            }
+        ),
+    ],
+    if_match: IfMatch = None,
+    etag: EtagHeader = None,
+) -> Response:
+    tags = required_etags(precondition(if_match, etag))
+    operations = parse_operations(body.operations())
+    _only_status_id(operations)
+    pair = await _door_pair(conn, principal, campaignId, contactId, householdId)
+
+    async def change(record: dict[str, Any]) -> dict[str, Any]:
+        patched = apply_patch({"statusId": record.get("statusId")}, operations)
+        status = await refs.optional_status(conn, principal, patched.get("statusId"))
+        return apply_status(record, status)
+
+    ctx = WriteContext(conn, principal, utc_now_ms())
+    written = await update_door(
+        ctx, str(campaignId), pair, change, expected_etags=tags, create=False
+    )
+    if written is None:
+        raise NotFound(f"Campaign {campaignId} has no record for this contact and household yet.")
+    return document_response(written[0])
+
+
+def _only_status_id(operations: list[dict[str, Any]]) -> None:
+    for index, operation in enumerate(operations):
+        for key in ("path", "from"):
+            if key in operation and operation[key] != "/statusId":
+                raise ValidationFailed(
+                    f"Only /statusId may be patched on a door record; got {operation[key]!r}.",
+                    errors=[
+                        FieldError(
+                            path=f"/data/{index}/{key}", message="only /statusId may be patched"
+                        )
+                    ],
+                )
+
+
+@router.post(
+    "/v1/campaigns/contact-households/bulk",
+    summary="Create or update many door records of one campaign, all or nothing",
+    responses={
+        200: {"model": PageOut[DoorRecordData]},
+        **problem_responses(400, 401, 403, 404, 413, 415),
+    },
+)
+async def bulk_records(
+    request: Request, principal: CanModify, conn: WriteConnection, body: BulkBody
+) -> Response:
+    check_bulk_size(len(body.data), request.app.state.settings.max_bulk_items)
+    plans = await _plan_bulk(conn, principal, body.data)
+    ctx = WriteContext(conn, principal, utc_now_ms())
+    written = []
+    for campaign_id, pair, changes, status in plans:
+        result = await update_door(
+            ctx, campaign_id, pair, _put_change(changes, status), list_type=changes.get("type")
+        )
+        assert result is not None
+        written.append(result[0])
+    return json_response(page_body(written))
+
+
+async def _plan_bulk(
+    conn: asyncpg.Connection, principal: Principal, items: list[BulkItem]
+) -> list[tuple[str, str, dict[str, Any], StatusInfo | None]]:
+    """Check every item before writing any; a bad item fails the call naming its index."""
+    campaigns = {str(item.data.campaignId) for item in items}
+    if len(campaigns) > 1 or None in {item.data.campaignId for item in items}:
+        raise ValidationFailed("Every item needs the same /data/campaignId.")
+    plans = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        try:
+            plans.append(await _plan_item(conn, principal, item))
+        except ApiError as exc:
+            errors.extend(
+                FieldError(path=f"/data/{index}{e.path}", message=e.message) for e in exc.errors
+            ) if exc.errors else errors.append(
+                FieldError(path=f"/data/{index}", message=exc.detail)
+            )
+        except DoorRuleError as exc:
+            errors.append(FieldError(path=f"/data/{index}/data/state", message=str(exc)))
+    if errors:
+        raise ValidationFailed(
+            f"{len({e.path.split('/')[2] for e in errors})} item(s) are invalid; "
+            "nothing was written.",
+            errors=errors,
+        )
+    return plans
+
+
+async def _plan_item(
+    conn: asyncpg.Connection, principal: Principal, item: BulkItem
+) -> tuple[str, str, dict[str, Any], StatusInfo | None]:
+    campaign_id = item.data.campaignId
+    assert campaign_id is not None
+    await refs.require_campaign(conn, principal, campaign_id, field="/data/campaignId")
+    pair = await refs.contact_household_id(
+        conn, principal, item.params.contactId, item.params.householdId
+    )
+    if pair is None:
+        raise invalid_field(
+            "/params",
+            f"contact {item.params.contactId} is not associated with "
+            f"household {item.params.householdId}",
+        )
+    changes, status = await _checked_put_body(conn, principal, campaign_id, item.data)
+    if status is not None and "state" in changes and changes["state"] != status.contact_state:
+        raise invalid_field(
+            "/data/state", f"status {status.id} has contactState {status.contact_state}"
+        )
+    check_list_type(changes.get("type"))
+    return str(campaign_id), pair, changes, status
+
+
+@router.get(
+    "/v1/campaigns/{campaignId}/contact-households",
+    summary="List a campaign's door records (the map)",
+    responses={200: {"model": PageOut[DoorRecordData]}, **problem_responses(400, 401, 403, 404)},
+)
+async def list_records(campaignId: uuid.UUID, request: Request, principal: CanRead) -> Response:
+    async with request.app.state.pool.acquire() as conn:
+        await refs.require_campaign(conn, principal, campaignId)
+    return await list_response(
+        request, DOOR_RECORDS, principal, scope={"/data/campaignId": str(campaignId)}
+    )

@@ -1,0 +1,158 @@
+"""Interactions — /v2/interactions: what happened at each knock (SPEC §2, seed 001).
+
+Recording one moves the door: in the same transaction, the campaign's record for
+that contact-household follows the interaction with the latest ``timestamp``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from pydantic import Field, JsonValue, model_validator
+
+from polis_api.documents.envelope import CreateBody, DataModel, StoredDocument, Timestamp
+from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
+from polis_api.errors import invalid_field
+from polis_api.filtering.to_sql import FieldPolicy
+from polis_api.resources import references as refs
+from polis_api.resources.common import Text
+from polis_api.resources.door_records import update_door
+from polis_api.workflow.distance import interaction_distance
+from polis_api.workflow.door import apply_interaction, should_follow, state_for_interaction
+
+
+class Survey(DataModel):
+    surveyId: uuid.UUID
+    responses: dict[str, JsonValue] | None = None
+
+
+class Location(DataModel):
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    lng: Annotated[float, Field(ge=-180, le=180)] | None = None
+    confidence: int | float | None = None
+
+
+class InteractionData(DataModel):
+    campaignId: uuid.UUID
+    contactId: uuid.UUID
+    householdId: uuid.UUID
+    contactHouseholdId: uuid.UUID
+    timestamp: Timestamp
+    survey: Survey
+    unavailable: bool
+    location: Location | None = None
+    successful: bool | None = None
+    unavailableReason: Text | None = None
+    statusId: uuid.UUID | None = None
+    walklistId: uuid.UUID | None = None
+    turfId: uuid.UUID | None = None
+    distance: float | None = Field(
+        default=None, description="Computed by the server in miles; a client's value is ignored."
+    )
+
+
+class InteractionCreateBody(CreateBody[InteractionData]):
+    """Seed 001 posts the flat data object; ``{"data": {...}}`` works too."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wrap_flat_body(cls, value: Any) -> Any:
+        if isinstance(value, dict) and not isinstance(value.get("data"), dict):
+            return {"data": value}
+        return value
+
+
+class InteractionHooks(DocumentHooks):
+    async def prepare(
+        self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        await refs.require_campaign(ctx.conn, ctx.principal, data["campaignId"], "/data/campaignId")
+        await self._check_contact_household(ctx, data)
+        household = await refs.require_household(
+            ctx.conn, ctx.principal, data["householdId"], "/data/householdId"
+        )
+        await refs.optional_status(ctx.conn, ctx.principal, data.get("statusId"))
+        prepared = {k: v for k, v in data.items() if k != "distance"}
+        coords = (household.get("address") or {}).get("coords")
+        distance = interaction_distance(data.get("location"), coords)
+        if distance is not None:
+            prepared["distance"] = distance
+        return prepared
+
+    async def _check_contact_household(self, ctx: WriteContext, data: dict[str, Any]) -> None:
+        pair = await refs.require_contact_household(
+            ctx.conn, ctx.principal, data["contactHouseholdId"], "/data/contactHouseholdId"
+        )
+        for field in ("contactId", "householdId"):
+            if pair[field] != data[field]:
+                raise invalid_field(
+                    f"/data/{field}", "does not match the contact-household's " + field
+                )
+
+    async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:
+        if not document.is_deleted:
+            await move_door(ctx, document)
+
+
+async def move_door(ctx: WriteContext, interaction: StoredDocument) -> None:
+    """The door follows this interaction unless a later one (by timestamp) is recorded."""
+    data = interaction.data
+    status = await refs.optional_status(ctx.conn, ctx.principal, data.get("statusId"))
+
+    async def change(record: dict[str, Any]) -> dict[str, Any] | None:
+        if not should_follow(record, data["timestamp"]):
+            return None
+        unavailable = bool(data.get("unavailable"))
+        state = state_for_interaction(
+            unavailable=unavailable,
+            unavailable_reason=data.get("unavailableReason") if unavailable else None,
+            successful=data.get("successful"),
+            status=status,
+        )
+        default = None
+        if status is None:
+            default = await refs.default_status_id(ctx.conn, ctx.principal, state)
+        return apply_interaction(record, data, status, default, interaction_id=str(interaction.id))
+
+    await update_door(ctx, data["campaignId"], data["contactHouseholdId"], change)
+
+
+INTERACTIONS = Resource(
+    name="interactions",
+    prefix="/v2/interactions",
+    table="interactions",
+    data_model=InteractionData,
+    create_body=InteractionCreateBody,
+    hooks=InteractionHooks(),
+    filterable=FieldPolicy(
+        allowed_data_paths=frozenset(
+            {"/data/campaignId", "/data/contactId", "/data/contactHouseholdId", "/data/householdId"}
+        ),
+        allowed_columns=frozenset({"/id", "/meta/created", "/meta/modified"}),
+    ),
+    create_example={
+        "campaignId": "61fbfbaa-5de8-4d17-ac2b-c47f2376265a",
+        "contactId": "0478dbbf-b6eb-4168-afa9-5ebab6fef4b6",
+        "householdId": "c15e3515-aabf-42da-8d1b-31679f738eae",
+        "contactHouseholdId": "d070b1dc-9611-4f29-9300-a32160d21baa",
+        "timestamp": "2018-07-17T18:40:53.526Z",
+        "unavailable": True,
+        "unavailableReason": "Come Back",
+        "successful": False,
+        "survey": {
+            "responses": {
+                "9826940d-76a8-4700-8c92-5743ce7bb728": {
+                    "fields": {"available": "false"},
+                    "questionId": "9826940d-76a8-4700-8c92-5743ce7bb728",
+                }
+            },
+            "surveyId": "375d437b-3b47-4940-b43d-be8daec4afff",
+        },
+        "location": {"lat": 33.43174362182617, "lng": -84.18405151367188, "confidence": 0},
+    },
+    patch_example=[
+        {"op": "replace", "path": "/successful", "value": False},
+        {"op": "replace", "path": "/unavailable", "value": False},
+    ],
+)

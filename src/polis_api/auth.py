@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import Request
 from jose import JWTError, jwt
 
-from polis_api.config import Settings
+from polis_api.config import ConfigError, Settings
 from polis_api.errors import Forbidden, Unauthorized
 
 VERBS = ("read", "insert", "modify", "destroy")
@@ -78,10 +78,11 @@ class TokenVerifier:
         if cached is not None and cached[0] > now:
             return cached[1]
         claims = self._decode(token)
+        expires = _expiry(claims, now)
         principal = _principal_from_claims(claims)
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
-        self._cache[token] = (float(claims["exp"]), principal)
+        self._cache[token] = (expires, principal)
         return principal
 
     def _decode(self, token: str) -> dict[str, Any]:
@@ -94,7 +95,26 @@ class TokenVerifier:
             )
         except JWTError as exc:
             raise Unauthorized(f"The bearer token is not valid: {_jose_reason(exc)}.") from exc
+        except (TypeError, ValueError, OverflowError) as exc:
+            # python-jose lets a null, list or infinite exp/nbf/iat escape as these.
+            raise Unauthorized(
+                "The bearer token is not valid: its exp, nbf and iat claims must be numbers."
+            ) from exc
         return claims
+
+
+def _expiry(claims: dict[str, Any], now: float) -> float:
+    """``exp`` as seconds, refused once reached (RFC 7519 §4.1.4: "on or after").
+
+    python-jose compares whole seconds and lets a token live through its last one;
+    checking here keeps the decoder and the cache in agreement.
+    """
+    exp = claims["exp"]
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        raise Unauthorized("The bearer token is not valid: its exp claim must be a number.")
+    if exp <= now:
+        raise Unauthorized("The bearer token is not valid: signature has expired.")
+    return float(exp)
 
 
 def _jose_reason(exc: JWTError) -> str:
@@ -169,7 +189,11 @@ def mint_token(
 ) -> str:
     """A signed token for the configured HMAC secret (``polis-api token``, tests)."""
     if not settings.uses_hmac:
-        raise ValueError("polis-api can only mint tokens for HS* algorithms.")
+        raise ConfigError(
+            f"POLIS_JWT_ALGORITHMS={','.join(settings.jwt_algorithms)}: polis-api can only "
+            "mint tokens with a shared secret (HS256, HS384, HS512); sign RS256/ES256 "
+            "tokens with the private key that belongs to POLIS_JWT_PUBLIC_KEY."
+        )
     claims: dict[str, Any] = {
         "sub": str(sub),
         "customerId": str(customer_id),

@@ -57,9 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--customer-id", type=uuid.UUID, default=None)
     token.add_argument("--security-group-id", type=uuid.UUID, default=None)
     token.add_argument("--sub", type=uuid.UUID, default=None)
-    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    token.add_argument("--ttl", type=_seconds, default=3600, help="seconds until it expires")
     token.set_defaults(command=_token)
     return parser
+
+
+def _seconds(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds above 0, not {text!r}")
+    return value
 
 
 @contextmanager
@@ -85,6 +92,7 @@ def database(settings: Settings) -> Iterator[tuple[str, bool]]:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    settings.verification_key()  # a bad secret or key fails here, before any start-up work
     with database(settings) as (url, embedded):
         if embedded or args.migrate:
             db.run_migrations(url)
@@ -144,23 +152,28 @@ def dev_tenant(data_dir: Path) -> dict[str, uuid.UUID]:
 
 def _print_banner(args: argparse.Namespace, settings: Settings, embedded: bool) -> None:
     tenant = dev_tenant(settings.data_dir)
-    token = mint_token(
-        settings,
-        roles=["admin"],
-        customer_id=tenant["customerId"],
-        sub=tenant["userId"],
-        ttl_seconds=24 * 3600,
-    )
     base = f"http://{args.host}:{args.port}"
     where = f"embedded PostgreSQL in {settings.data_dir}/pgdata" if embedded else "DATABASE_URL"
+    if settings.uses_hmac:
+        token = mint_token(
+            settings,
+            roles=["admin"],
+            customer_id=tenant["customerId"],
+            sub=tenant["userId"],
+            ttl_seconds=24 * 3600,
+        )
+        how = f"""Admin token for the local dev tenant {tenant["customerId"]} (valid 24 h):
+
+export TOKEN={token}"""
+    else:
+        # With a public key configured only the identity provider can sign tokens.
+        how = "Tokens are verified with POLIS_JWT_PUBLIC_KEY; export TOKEN=<one it signed>."
     print(
         f"""
 polis-api on {base}  (interactive docs: {base}/docs)
 database: {where}
 
-Admin token for the local dev tenant {tenant["customerId"]} (valid 24 h):
-
-export TOKEN={token}
+{how}
 
 Try it:
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "ES256"]
 DEV_SECRET_FILE = "jwt-secret"
@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".polis")
     jwt_secret: str | None = None
     jwt_public_key: str | None = None
-    jwt_algorithms: tuple[JwtAlgorithm, ...] = ("HS256",)
+    # NoDecode: "HS256,RS256" is split by the validator below, not parsed as JSON.
+    jwt_algorithms: Annotated[tuple[JwtAlgorithm, ...], NoDecode] = ("HS256",)
 
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     max_bulk_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)

@@ -76,7 +76,7 @@ class ValidationFailed(ApiError):
 class BadFilter(ApiError):
     status = 400
     code = "BAD_FILTER"
-    title = "The filter expression is not valid"
+    title = "The filter or sort is not valid"
 
 
 def invalid_field(path: str, message: str) -> ValidationFailed:

@@ -9,10 +9,13 @@ from polis_api.errors import PayloadTooLarge, UnsupportedMediaType
 from polis_api.problems import problem_response
 
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
+_JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
 class BodyGuard:
     """413 for bodies over the limit (bulk routes get their own), 415 for non-JSON.
+
+    A body without a Content-Type is taken to be JSON (scripts often leave it out).
 
     The declared Content-Length is refused up front; a chunked body is counted as it
     arrives, so a client cannot stream past the limit by not declaring its length.
@@ -33,6 +36,10 @@ class BodyGuard:
         if refusal is not None:
             await problem_response(refusal)(scope, receive, send)
             return
+        if b"content-type" not in headers:
+            # Undeclared bodies are read as JSON; FastAPI would otherwise hand the
+            # handler raw bytes and answer with a confusing "not an object" error.
+            scope = {**scope, "headers": [*scope["headers"], _JSON_CONTENT_TYPE]}
         await self.app(scope, _counting(receive, limit), send)
 
 

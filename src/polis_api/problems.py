@@ -10,6 +10,7 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from polis_api.documents.validation import field_errors, validation_failed
 from polis_api.errors import (
@@ -54,6 +55,8 @@ async def _request_validation(request: Request, exc: Exception) -> Response:
     errors = list(exc.errors())
     if any(error.get("type") == "json_invalid" for error in errors):
         return problem_response(ValidationFailed(_json_invalid_detail(errors)))
+    if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+        return problem_response(ValidationFailed("The request body is empty; send a JSON object."))
     return problem_response(validation_failed(field_errors(errors)))
 
 
@@ -71,15 +74,38 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         error: ApiError = NotFound(f"No route matches {request.method} {request.url.path}.")
     elif exc.status_code == 405:
-        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
+        allowed = _allowed_methods(request)
+        error = MethodNotAllowed(
+            f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}.",
+            headers={"Allow": ", ".join(allowed)},
+        )
     elif error_class is not None:
         error = error_class(str(exc.detail))
     else:
         error = ApiError(str(exc.detail))
         error.status = exc.status_code  # type: ignore[misc]
     if exc.headers:
-        error.headers.update(exc.headers)
+        error.headers = {**exc.headers, **error.headers}
     return problem_response(error)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers on this path (RFC 9110 §15.5.6: a 405 sends Allow).
+
+    Starlette's own ``Allow`` names only the first route that matched the path, so
+    ``PUT /v1/campaigns`` would claim that only POST works there.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:

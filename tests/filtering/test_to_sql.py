@@ -54,7 +54,13 @@ CASES: list[tuple[str, str, list[object]]] = [
     ('/data/s lt "x"', f"{S} < $1", ["x"]),
     ('/data/s lte "x"', f"{S} <= $1", ["x"]),
     ('/data/a/b/c eq "x"', "(data -> 'a' -> 'b' ->> 'c') = $1", ["x"]),
-    ('/data/a/0 eq "x"', "(data -> 'a' ->> '0') = $1", ["x"]),
+    # a numeric segment indexes an array (and still finds an object key "0")
+    ('/data/a/0 eq "x"', """(data #>> '{"a","0"}') = $1""", ["x"]),
+    (
+        "/data/a/0/b eq nil",
+        """((data #> '{"a","0","b"}') IS NULL OR (data #> '{"a","0","b"}') = 'null'::jsonb)""",
+        [],
+    ),
     # numbers compare as jsonb numbers only
     ("/data/n eq 5", f"({NUMBER} AND {N} = $1::jsonb)", [5]),
     ("/data/n gt 1.5", f"({NUMBER} AND {N} > $1::jsonb)", [1.5]),
@@ -112,6 +118,13 @@ CASES: list[tuple[str, str, list[object]]] = [
     ("/data/a neq /data/b", "(((data -> 'a') = (data -> 'b')) IS NOT TRUE)", []),
     ("/data/ownerId eq /meta/createdBy", "(data -> 'ownerId') = to_jsonb(created_by)", []),
     ("/meta/created lt /meta/modified", "created < modified", []),
+    # a timestamp column meets data in the wire format clients see (…46.771Z)
+    (
+        "/data/ended eq /meta/modified",
+        "(data -> 'ended') = to_jsonb(to_char(modified AT TIME ZONE 'UTC', "
+        '\'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"\'))',
+        [],
+    ),
     # between
     (
         "/data/n between 1,5",

@@ -31,6 +31,39 @@ _KNOWN = {"filter", "limit", "skip", "sort", "count"}
 _DIGITS = re.compile(r"[0-9]{1,20}")
 
 
+def _query_parameter(name: str, schema: dict[str, object], description: str) -> dict[str, object]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+# OpenAPI for the list parameters, which are read from the raw query string (the
+# bracket form's keys are open-ended, so FastAPI cannot declare them itself).
+LIST_PARAMETERS = [
+    _query_parameter(
+        "filter",
+        {"type": "string", "maxLength": 4096},
+        'An expression, e.g. /data/status eq "complete". Also filter[/data/field]=value.',
+    ),
+    _query_parameter(
+        "limit",
+        {"type": "integer", "minimum": 0, "maximum": LIMIT_ALL, "default": DEFAULT_LIMIT},
+        f"Page size; {LIMIT_ALL} means all (streamed).",
+    ),
+    _query_parameter("skip", {"type": "integer", "minimum": 0, "default": 0}, "Offset."),
+    _query_parameter(
+        "sort",
+        {"type": "array", "items": {"type": "string"}},
+        'JSON ["data/name","ASC"] or repeated sort=/data/name&sort=DESC; ties by id.',
+    ),
+    _query_parameter("count", {"type": "boolean", "default": False}, "Add meta.total."),
+]
+
+
 @dataclass(frozen=True, slots=True)
 class ListRequest:
     query: ListQuery

@@ -69,7 +69,7 @@ class Resource:
     # Data fields unique together within a tenant (a partial unique index in the
     # migration); creating a document that repeats them returns the existing one.
     natural_key: tuple[str, ...] = ()
-    # Which of the standard endpoints build_router adds, and where bulk create lives.
+    # Which of the standard endpoints build_routers adds, and where bulk create lives.
     routes: frozenset[str] = STANDARD_ROUTES
     bulk_path: str | None = None
     # A create body other than CreateBody[data_model] (interactions take flat data).

@@ -1,4 +1,4 @@
-"""build_router(resource) -> the five standard endpoints of a document resource.
+"""build_routers(resource) -> the standard endpoints of a document resource (and bulk).
 
 No ``from __future__ import annotations`` here: FastAPI must see the resource's
 concrete body model in each handler's signature when the router is built.
@@ -16,7 +16,7 @@ from polis_api.deps import ReadConnection, WriteConnection
 from polis_api.documents import service
 from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
 from polis_api.documents.etag import parse_etag_header, quote_etag
-from polis_api.documents.listing import parse_list_request
+from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import (
     DocumentOut,
@@ -44,7 +44,15 @@ def precondition(if_match: str | None, etag: str | None) -> str | None:
     return if_match if if_match is not None else etag
 
 
-def build_router(resource: Resource) -> APIRouter:
+def build_routers(resource: Resource) -> list[APIRouter]:
+    """The standard endpoints, plus bulk create where the resource declares a path."""
+    routers = [_standard_router(resource)]
+    if resource.bulk_path is not None:
+        routers.append(_bulk_router(resource))
+    return routers
+
+
+def _standard_router(resource: Resource) -> APIRouter:
     router = APIRouter(prefix=resource.prefix, tags=[resource.label])
     data_model: Any = resource.data_model
     Create: Any = resource.create_body or CreateBody[data_model]
@@ -60,10 +68,7 @@ def build_router(resource: Resource) -> APIRouter:
         summary=f"Create a {resource.label} document",
         responses={
             201: {"model": Out},
-            200: {
-                "model": Out,
-                "description": "The document with this natural key already existed",
-            },
+            **_existing_response(resource, Out),
             **problem_responses(400, 401, 403, 409, 413, 415),
         },
     )
@@ -144,6 +149,7 @@ def build_router(resource: Resource) -> APIRouter:
         "",
         summary=f"List {resource.label} documents",
         description=LIST_DESCRIPTION,
+        openapi_extra={"parameters": LIST_PARAMETERS},
         responses={200: {"model": PageOut[data_model]}, **problem_responses(400, 401, 403)},
     )
     async def list_documents(
@@ -151,8 +157,6 @@ def build_router(resource: Resource) -> APIRouter:
     ) -> Response:
         return await list_response(request, resource, principal)
 
-    if resource.bulk_path is not None:
-        router.include_router(_bulk_router(resource, can["insert"]))
     return router
 
 
@@ -174,10 +178,11 @@ class _RouteSelector:
         return register
 
 
-def _bulk_router(resource: Resource, can_insert: Any) -> APIRouter:
+def _bulk_router(resource: Resource) -> APIRouter:
     """Bulk create at ``resource.bulk_path``, which need not sit under the prefix."""
     assert resource.bulk_path is not None
     router = APIRouter(tags=[resource.label])
+    can_insert = Depends(require(resource.permission("insert")))
     data_model: Any = resource.data_model
 
     async def bulk_create(
@@ -229,6 +234,13 @@ async def list_response(
 def _matches(if_none_match: str | None, etag: str) -> bool:
     tags = parse_etag_header(if_none_match)
     return tags is not None and ("*" in tags or etag in tags)
+
+
+def _existing_response(resource: Resource, out: Any) -> dict[int | str, dict[str, Any]]:
+    if not resource.natural_key:
+        return {}
+    keys = ", ".join(resource.natural_key)
+    return {200: {"model": out, "description": f"A document with this {keys} already existed"}}
 
 
 def _patch_body(resource: Resource) -> dict[str, Any] | None:

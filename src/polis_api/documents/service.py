@@ -218,8 +218,13 @@ async def delete_document(
 
 async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> str:
     sql = resource.sql
-    rows = await repo.fetch_page(conn, sql, request.query)
-    meta = await _list_meta(conn, sql, request)
+    if not request.count:
+        rows = await repo.fetch_page(conn, sql, request.query)
+        return '{"data":[' + ",".join(rows) + '],"meta":{}}'
+    # One snapshot for the page and its total, so they agree under concurrent writes.
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        rows = await repo.fetch_page(conn, sql, request.query)
+        meta = await _list_meta(conn, sql, request)
     return '{"data":[' + ",".join(rows) + '],"meta":' + meta + "}"
 
 
@@ -234,7 +239,7 @@ async def stream_list(
 ) -> AsyncIterator[bytes]:
     """The whole list as chunks of at most ~64 KiB, read through a cursor."""
     sql = resource.sql
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         meta = await _list_meta(conn, sql, request)
         buffer = ['{"data":[']
         size = 0

@@ -70,6 +70,7 @@ COMPARISON_SQL = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _NEGATIONS = {"neq": "eq", "nin": "in"}  # compiled as NOT (eq/in), NULL counting as false
 _LIKE_WILDCARDS = str.maketrans({"\\": "\\\\", "%": "\\%", "_": "\\_", "*": "%", "?": "_"})
 _SHOWN_VALUE_CHARS = 60
+_WIRE_TIMESTAMP = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 
 class Params:
@@ -137,16 +138,36 @@ class Column:
 
     @property
     def jsonb(self) -> str:
+        if self.kind is ColumnKind.TIMESTAMP:
+            # As the client sees it (SPEC §1), so it can meet a timestamp kept in data;
+            # to_jsonb would give "...46.771+00:00", never equal to "...46.771Z".
+            return f"to_jsonb({_WIRE_TIMESTAMP.format(self.name)})"
         if self.kind is not ColumnKind.DATA:
             return f"to_jsonb({self.name})"
+        if self._indexes_arrays:
+            return f"(data #> {self._key_array})"
         return "(data" + "".join(f" -> '{key}'" for key in self.keys) + ")"
 
     @property
     def as_text(self) -> str:
         if self.kind is not ColumnKind.DATA:
             return f"{self.name}::text"
+        if self._indexes_arrays:
+            return f"(data #>> {self._key_array})"
         *parents, last = self.keys
         return "(data" + "".join(f" -> '{key}'" for key in parents) + f" ->> '{last}')"
+
+    @property
+    def _indexes_arrays(self) -> bool:
+        # `-> '0'` finds only an object key; `#>` also indexes an array, as a JSON
+        # Pointer does (/data/lists/0/listId). Other paths keep the `->` shape indexes use.
+        return any(key.isdigit() for key in self.keys)
+
+    @property
+    def _key_array(self) -> str:
+        # Each key quoted, so a segment spelled NULL stays a key; SEGMENT_RE keeps
+        # quotes, commas and braces out of them.
+        return "'{" + ",".join(f'"{key}"' for key in self.keys) + "}'"
 
     @property
     def sort_key(self) -> str:
@@ -394,7 +415,7 @@ def _in_path(element: Column, array: Column) -> str:
 def _path_vs_path(left: Column, op: str, right: Column) -> str:
     symbol = COMPARISON_SQL[op]
     if left.kind is right.kind and left.kind is not ColumnKind.DATA:
-        # Two columns of one type compare natively (to_jsonb of a timestamp is text).
+        # Two columns of one type compare natively.
         return f"{left.name} {symbol} {right.name}"
     return f"{left.jsonb} {symbol} {right.jsonb}"
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from polis_api.auth import Principal, require
 from polis_api.deps import ReadConnection, WriteConnection
 from polis_api.documents.envelope import PatchBody, utc_now_ms
+from polis_api.documents.listing import LIST_PARAMETERS
 from polis_api.documents.patch import apply_patch, parse_operations
 from polis_api.documents.resource import WriteContext
 from polis_api.documents.responses import (
@@ -337,6 +338,7 @@ async def _plan_item(
 @router.get(
     "/v1/campaigns/{campaignId}/contact-households",
     summary="List a campaign's door records (the map)",
+    openapi_extra={"parameters": LIST_PARAMETERS},
     responses={200: {"model": PageOut[DoorRecordData]}, **problem_responses(400, 401, 403, 404)},
 )
 async def list_records(campaignId: uuid.UUID, request: Request, principal: CanRead) -> Response:

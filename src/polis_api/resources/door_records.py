@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from polis_api.documents import repository as repo
 from polis_api.documents import service
@@ -26,12 +26,12 @@ from polis_api.workflow.states import ContactState, ListType
 
 
 class Availability(DataModel):
-    available: bool | None = None
+    available: StrictBool | None = None
     unavailableReason: Text | None = None
 
 
 class Reservation(DataModel):
-    reserved: bool = False
+    reserved: StrictBool = False
     walklistId: uuid.UUID | None = None
 
 
@@ -45,8 +45,8 @@ class DoorRecordData(DataModel):
     contactHouseholdId: uuid.UUID | None = Field(
         default=None, description="Looked up from contactId and householdId."
     )
-    contacted: bool | None = Field(default=None, description="Follows the state.")
-    successful: bool | None = Field(default=None, description="Follows the state.")
+    contacted: StrictBool | None = Field(default=None, description="Follows the state.")
+    successful: StrictBool | None = Field(default=None, description="Follows the state.")
     state: ContactState | None = None
     statusId: uuid.UUID | None = None
     type: ListType | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import Field, JsonValue, model_validator
+from pydantic import Field, JsonValue, StrictBool, model_validator
 
 from polis_api.documents.envelope import CreateBody, DataModel, StoredDocument, Timestamp
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
@@ -40,9 +40,9 @@ class InteractionData(DataModel):
     contactHouseholdId: uuid.UUID
     timestamp: Timestamp
     survey: Survey
-    unavailable: bool
+    unavailable: StrictBool
     location: Location | None = None
-    successful: bool | None = None
+    successful: StrictBool | None = None
     unavailableReason: Text | None = None
     statusId: uuid.UUID | None = None
     walklistId: uuid.UUID | None = None

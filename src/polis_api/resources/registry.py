@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from polis_api.documents.resource import Resource
-from polis_api.documents.router import build_router
+from polis_api.documents.router import build_routers
 from polis_api.documents.schema import document_table
 from polis_api.resources import contact_household_campaigns, contact_households
 from polis_api.resources.campaigns import CAMPAIGNS
@@ -64,5 +64,5 @@ def routers() -> list[APIRouter]:
     return [
         contact_households.router,
         contact_household_campaigns.router,
-        *(build_router(resource) for resource in RESOURCES),
+        *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

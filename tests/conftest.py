@@ -146,9 +146,9 @@ def live_server(database_url: str) -> Iterator[str]:
     env["POLIS_DATA_DIR"] = str(TEST_DATA_DIR)
     log_path = TEST_DATA_DIR / "live-server.log"
     log_file = log_path.open("wb")
+    command = [sys.executable, "-m", "polis_api.cli", "serve", "--quiet", "--workers", "2"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "polis_api.cli", "serve", "--workers", "2"]
-        + ["--port", str(port), "--quiet"],
+        [*command, "--port", str(port)],
         env=env,
         stdout=log_file,
         stderr=subprocess.STDOUT,

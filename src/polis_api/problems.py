@@ -16,6 +16,7 @@ from polis_api.documents.validation import field_errors, validation_failed
 from polis_api.errors import (
     PROBLEM_JSON,
     ApiError,
+    Conflict,
     InternalError,
     MethodNotAllowed,
     NotFound,
@@ -118,6 +119,19 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _transient_conflict(request: Request, exc: Exception) -> Response:
+    # Lock order is fixed where we can (bulk), but two writers can still collide;
+    # the loser's transaction was rolled back whole, so a retry is always safe.
+    log.info("transient conflict on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        Conflict(
+            "Another request changed the same documents at the same moment; "
+            "nothing was written. Retry the request.",
+            headers={"Retry-After": "1"},
+        )
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(InternalError())
@@ -140,4 +154,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     for error_type in DATABASE_UNAVAILABLE:
         app.add_exception_handler(error_type, _database_unavailable)
+    for error_type in (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+        app.add_exception_handler(error_type, _transient_conflict)
     app.add_exception_handler(Exception, _unexpected)

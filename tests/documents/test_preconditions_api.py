@@ -70,7 +70,9 @@ async def test_stale_etag_is_412_with_the_current_etag(
     stale_patch = await client.patch(
         f"/v1/campaigns/{doc['id']}", json=RENAME, headers={**admin, **if_match(doc)}
     )
-    stale_delete = await client.delete(f"/v1/campaigns/{doc['id']}", headers={**admin, **if_match(doc)})
+    stale_delete = await client.delete(
+        f"/v1/campaigns/{doc['id']}", headers={**admin, **if_match(doc)}
+    )
 
     for response in (stale_patch, stale_delete):
         problem = assert_problem(response, 412, "PRECONDITION_FAILED")
@@ -84,7 +86,9 @@ async def test_if_none_match_gives_304_until_the_document_changes(
     doc = await _campaign(client, admin)
     url = f"/v1/campaigns/{doc['id']}"
 
-    unchanged = await client.get(url, headers={**admin, "If-None-Match": f'"{doc["meta"]["etag"]}"'})
+    unchanged = await client.get(
+        url, headers={**admin, "If-None-Match": f'"{doc["meta"]["etag"]}"'}
+    )
     assert unchanged.status_code == 304
     assert unchanged.content == b""
     assert unchanged.headers["ETag"] == f'"{doc["meta"]["etag"]}"'

@@ -97,19 +97,28 @@ async def bulk_create(
     principal: Principal,
     items: list[CreateBody[Any]],
 ) -> list[Rendered]:
-    """Create every item or none: the first failing item fails the call, naming its index.
+    """Create every item or none: a failing item fails the call, naming its index.
 
-    Items run in order inside the caller's transaction, so an item repeating an
-    earlier item's natural key gets that item's document back.
+    Items are written in natural-key order, so two bulk calls naming the same new
+    keys in different orders lock them in the same order and cannot deadlock; an
+    item repeating an earlier item's key gets that item's document back. The
+    answer keeps the input order.
     """
-    rendered = []
-    for index, item in enumerate(items):
+    rendered: list[Rendered | None] = [None] * len(items)
+    for index in sorted(range(len(items)), key=lambda i: _key_order(resource, items[i])):
         try:
-            document, _ = await create_document(conn, resource, principal, item)
+            rendered[index], _ = await create_document(conn, resource, principal, items[index])
         except ApiError as exc:
             raise _item_failed(index, exc) from exc
-        rendered.append(document)
-    return rendered
+    return [document for document in rendered if document is not None]
+
+
+def _key_order(resource: Resource, item: CreateBody[Any]) -> tuple[str, ...]:
+    try:
+        data = resource.hooks.accept_params(dump_data(item.data), item.params or {})
+    except ApiError:
+        return ()  # fails again, with its index, when it is created
+    return tuple(str(data.get(field, "")) for field in resource.natural_key)
 
 
 def _item_failed(index: int, exc: ApiError) -> ApiError:

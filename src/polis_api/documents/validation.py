@@ -15,9 +15,19 @@ _UNION_TAGS = frozenset({"dict", "list", "str", "int", "float", "bool", "functio
 _WHERE = {"body": "", "query": "query", "path": "path", "header": "header"}
 
 
+def _is_union_tag(part: int | str) -> bool:
+    # e.g. "str", "constrained-str", "function-after[_not_blank(), str]"
+    text = str(part)
+    return isinstance(part, str) and (
+        text in _UNION_TAGS
+        or text.startswith(("constrained-", "function-", "lax-or-strict"))
+        or ("[" in text and text.endswith("]"))
+    )
+
+
 def pointer(location: Sequence[int | str]) -> str:
     """A pydantic location as a JSON Pointer: ``("data", "lists", 0)`` → ``/data/lists/0``."""
-    parts = [str(part) for part in location if str(part) not in _UNION_TAGS]
+    parts = [str(part) for part in location if not _is_union_tag(part)]
     escaped = (part.replace("~", "~0").replace("/", "~1") for part in parts)
     return "/" + "/".join(escaped) if parts else ""
 

@@ -92,6 +92,7 @@ class CampaignHooks(DocumentHooks):
 
 CAMPAIGNS = Resource(
     name="campaigns",
+    title="campaign",
     prefix="/v1/campaigns",
     table="campaigns",
     data_model=CampaignData,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StrictInt, StringConstraints
 
 from polis_api.documents.envelope import DataModel
 from polis_api.documents.resource import DocumentHooks, Resource
@@ -15,13 +15,14 @@ from polis_api.resources.common import Text
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
+# Strict numbers: `true` or "33.7" is refused, not stored as 1 or 33.7.
 class Coords(DataModel):
-    lat: Annotated[float, Field(ge=-90, le=90)]
-    lng: Annotated[float, Field(ge=-180, le=180)]
+    lat: Annotated[float, Field(strict=True, ge=-90, le=90)]
+    lng: Annotated[float, Field(strict=True, ge=-180, le=180)]
 
 
 class Address(DataModel):
-    number: Text | int | None = None
+    number: Text | StrictInt | None = None
     streetName: Text | None = None
     city: Text | None = None
     state: Text | None = None
@@ -31,7 +32,7 @@ class Address(DataModel):
 
 
 class HouseholdData(DataModel):
-    unitNum: Text | int | None = None
+    unitNum: Text | StrictInt | None = None
     address: Address | None = None
     externalId: ExternalId | None = Field(
         default=None,
@@ -65,6 +66,7 @@ HOUSEHOLDS = Resource(
     hooks=HouseholdHooks(),
     natural_key=("externalId",),
     bulk_path="/v2/households/bulk",
+    title="household",
     filterable=FieldPolicy(
         allowed_data_paths=frozenset({"/data/unitNum", "/data/externalId"}),
         allowed_columns=frozenset({"/id", "/customerId", "/meta/created", "/meta/modified"}),

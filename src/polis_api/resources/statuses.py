@@ -78,6 +78,7 @@ class StatusHooks(DocumentHooks):
 
 STATUSES = Resource(
     name="statuses",
+    title="status",
     prefix="/v1/statuses",
     table="statuses",
     data_model=StatusData,

@@ -15,6 +15,7 @@ from polis_api.deps import ReadConnection, WriteConnection
 from polis_api.documents.envelope import PatchBody, utc_now_ms
 from polis_api.documents.listing import LIST_PARAMETERS
 from polis_api.documents.patch import apply_patch, parse_operations
+from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import WriteContext
 from polis_api.documents.responses import (
     DocumentOut,
@@ -272,43 +273,55 @@ async def bulk_records(
     check_bulk_size(len(body.data), request.app.state.settings.max_bulk_items)
     plans = await _plan_bulk(conn, principal, body.data)
     ctx = WriteContext(conn, principal, utc_now_ms())
-    written = []
-    for campaign_id, pair, changes, status in plans:
+    written: dict[int, Rendered] = {}
+    # Write the doors in one canonical order (a stable sort keeps repeats in input
+    # order), so two bulks naming the same doors in other orders queue on the row
+    # locks instead of deadlocking; the response keeps the input order.
+    for index in sorted(range(len(plans)), key=lambda i: plans[i][1]):
+        campaign_id, pair, changes, status = plans[index]
         result = await update_door(
             ctx, campaign_id, pair, _put_change(changes, status), list_type=changes.get("type")
         )
         assert result is not None
-        written.append(result[0])
-    return json_response(page_body(written))
+        written[index] = result[0]
+    return json_response(page_body([written[index] for index in range(len(plans))]))
 
 
 async def _plan_bulk(
     conn: asyncpg.Connection, principal: Principal, items: list[BulkItem]
 ) -> list[tuple[str, str, dict[str, Any], StatusInfo | None]]:
-    """Check every item before writing any; a bad item fails the call naming its index."""
-    campaigns = {str(item.data.campaignId) for item in items}
-    if len(campaigns) > 1 or None in {item.data.campaignId for item in items}:
-        raise ValidationFailed("Every item needs the same /data/campaignId.")
+    """Check every item before writing any; each bad item is named by its index."""
+    # Seed 000: all items must have the same campaignId; the first one named sets it.
+    campaign_id = next((i.data.campaignId for i in items if i.data.campaignId is not None), None)
     plans = []
     errors: list[FieldError] = []
     for index, item in enumerate(items):
         try:
+            _check_campaign(item, campaign_id)
             plans.append(await _plan_item(conn, principal, item))
         except ApiError as exc:
-            errors.extend(
-                FieldError(path=f"/data/{index}{e.path}", message=e.message) for e in exc.errors
-            ) if exc.errors else errors.append(
-                FieldError(path=f"/data/{index}", message=exc.detail)
-            )
+            errors.extend(_item_errors(index, exc))
         except DoorRuleError as exc:
             errors.append(FieldError(path=f"/data/{index}/data/state", message=str(exc)))
     if errors:
-        raise ValidationFailed(
-            f"{len({e.path.split('/')[2] for e in errors})} item(s) are invalid; "
-            "nothing was written.",
-            errors=errors,
-        )
+        bad = len({e.path.split("/")[2] for e in errors})
+        raise ValidationFailed(f"{bad} item(s) are invalid; nothing was written.", errors=errors)
     return plans
+
+
+def _check_campaign(item: BulkItem, campaign_id: uuid.UUID | None) -> None:
+    if item.data.campaignId is None:
+        raise invalid_field("/data/campaignId", "is required")
+    if item.data.campaignId != campaign_id:
+        raise invalid_field(
+            "/data/campaignId", f"every item must name the same campaign ({campaign_id})"
+        )
+
+
+def _item_errors(index: int, exc: ApiError) -> list[FieldError]:
+    if not exc.errors:
+        return [FieldError(path=f"/data/{index}", message=exc.detail)]
+    return [FieldError(path=f"/data/{index}{e.path}", message=e.message) for e in exc.errors]
 
 
 async def _plan_item(

@@ -14,6 +14,7 @@ from polis_api.auth import TokenVerifier
 from polis_api.config import ConfigError, Settings, get_settings
 from polis_api.documents.responses import json_response, problem_responses
 from polis_api.errors import ServiceUnavailable
+from polis_api.idempotency import IdempotencyMiddleware
 from polis_api.middleware import BodyGuard
 from polis_api.problems import DATABASE_UNAVAILABLE, install_problem_handlers, problem_response
 from polis_api.resources.registry import RESOURCES, routers
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers():
         app.include_router(router)
     _add_operations_routes(app)
+    # Added first, so it runs inside BodyGuard: sizes are checked before bodies are read.
+    app.add_middleware(IdempotencyMiddleware, ttl_hours=settings.idempotency_ttl_hours)
     app.add_middleware(
         BodyGuard,
         max_bytes=settings.max_body_bytes,

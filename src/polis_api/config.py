@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     max_filter_depth: int = Field(default=32, gt=0)
     max_page_size: int = Field(default=1000, gt=0)
     max_bulk_items: int = Field(default=10_000, gt=0)
+    idempotency_ttl_hours: int = Field(default=48, ge=24)
     pool_min_size: int = Field(default=2, ge=0)
     pool_max_size: int = Field(default=10, gt=0)
     statement_timeout_ms: int = Field(default=30_000, ge=0)

@@ -10,6 +10,8 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 
+from polis_api.idempotency import connection_of
+
 
 async def read_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
     async with request.app.state.pool.acquire() as conn:
@@ -17,6 +19,12 @@ async def read_connection(request: Request) -> AsyncIterator[asyncpg.Connection]
 
 
 async def write_connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    shared = connection_of(request.scope)
+    if shared is not None:
+        # An idempotent POST: join its transaction, which also stores the response.
+        async with shared.transaction():
+            yield shared
+        return
     async with request.app.state.pool.acquire() as conn, conn.transaction():
         yield conn
 

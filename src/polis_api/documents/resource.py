@@ -29,6 +29,9 @@ class WriteContext:
 class DocumentHooks:
     """A resource's own workflow; the defaults do nothing, so most resources need none."""
 
+    # Data fields ``prepare`` derives on the server (not what the client sent).
+    server_fields: frozenset[str] = frozenset()
+
     async def prepare(
         self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
     ) -> dict[str, Any]:

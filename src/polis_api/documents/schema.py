@@ -11,6 +11,8 @@ from sqlalchemy import (
     Column,
     DateTime,
     Index,
+    Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -62,4 +64,18 @@ tenants = Table(
     metadata,
     Column("customer_id", UUID(as_uuid=True), primary_key=True),
     Column("created", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+)
+
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("customer_id", UUID(as_uuid=True), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("request_hash", Text, nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("headers", JSONB, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    PrimaryKeyConstraint("customer_id", "key"),
 )

@@ -146,8 +146,32 @@ async def insert_document(
         return Rendered(body, etag), True
     existing = await existing_by_natural_key(ctx.conn, resource, ctx.principal, doc.data)
     if existing is None:
-        raise Conflict(f"A {resource.label} with id {doc.id} already exists.")
+        existing = await _same_document_retried(ctx, resource, doc)
     return existing, False
+
+
+async def _same_document_retried(
+    ctx: WriteContext, resource: Resource, doc: StoredDocument
+) -> Rendered:
+    """A create naming an id that exists: a retry of the same create gets the document.
+
+    Phones choose ids so a retry cannot duplicate; the same id with different data
+    is a different document, and that is a 409. Fields the server derives (such as
+    a campaign's ``ended``) are left out of the comparison.
+    """
+    stored = await repo.fetch_data(ctx.conn, resource.sql, ctx.principal.customer_id, doc.id)
+    derived = resource.hooks.server_fields
+    if stored is not None and _without(stored, derived) == _without(doc.data, derived):
+        rendered = await repo.fetch_rendered(
+            ctx.conn, resource.sql, ctx.principal.customer_id, doc.id
+        )
+        if rendered is not None:
+            return rendered
+    raise Conflict(f"A different {resource.label} with id {doc.id} already exists.")
+
+
+def _without(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if key not in fields}
 
 
 async def existing_by_natural_key(

@@ -76,6 +76,8 @@ def ended_after(status: str, now_text: str, previous: dict[str, Any] | None) -> 
 
 
 class CampaignHooks(DocumentHooks):
+    server_fields = frozenset({"ended"})
+
     async def prepare(
         self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
     ) -> dict[str, Any]:

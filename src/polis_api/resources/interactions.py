@@ -28,8 +28,8 @@ class Survey(DataModel):
 
 
 class Location(DataModel):
-    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
-    lng: Annotated[float, Field(ge=-180, le=180)] | None = None
+    lat: Annotated[float, Field(strict=True, ge=-90, le=90)] | None = None
+    lng: Annotated[float, Field(strict=True, ge=-180, le=180)] | None = None
     confidence: int | float | None = None
 
 
@@ -64,6 +64,8 @@ class InteractionCreateBody(CreateBody[InteractionData]):
 
 
 class InteractionHooks(DocumentHooks):
+    server_fields = frozenset({"distance"})
+
     async def prepare(
         self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
     ) -> dict[str, Any]:
@@ -120,6 +122,7 @@ async def move_door(ctx: WriteContext, interaction: StoredDocument) -> None:
 
 INTERACTIONS = Resource(
     name="interactions",
+    title="interaction",
     prefix="/v2/interactions",
     table="interactions",
     data_model=InteractionData,

@@ -17,6 +17,7 @@ from polis_api.errors import ServiceUnavailable
 from polis_api.idempotency import IdempotencyMiddleware
 from polis_api.middleware import BodyGuard
 from polis_api.problems import DATABASE_UNAVAILABLE, install_problem_handlers, problem_response
+from polis_api.ratelimit import RateLimiter, RateLimitMiddleware
 from polis_api.resources.registry import RESOURCES, routers
 from polis_api.tenancy import TenantRegistry
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         max_bulk_bytes=settings.max_bulk_body_bytes,
     )
+    app.add_middleware(RateLimitMiddleware)  # outermost: refusals cost the least
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -66,10 +68,22 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = await db.create_pool(settings, settings.database_url)
     app.state.pool = pool
     app.state.tenants = TenantRegistry(pool, RESOURCES)
+    limiter = _rate_limiter(settings)
+    app.state.rate_limiter = limiter
+    if limiter is not None:
+        limiter.start(pool)
     try:
         yield
     finally:
+        if limiter is not None:
+            await limiter.stop(pool)
         await pool.close()
+
+
+def _rate_limiter(settings: Settings) -> RateLimiter | None:
+    if settings.rate_limit_per_minute == 0:
+        return None
+    return RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_sync_seconds)
 
 
 def _add_operations_routes(app: FastAPI) -> None:

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=1000, gt=0)
     max_bulk_items: int = Field(default=10_000, gt=0)
     idempotency_ttl_hours: int = Field(default=48, ge=24)
+    rate_limit_per_minute: int = Field(default=1200, ge=0)  # 0 turns rate limiting off
+    rate_limit_sync_seconds: float = Field(default=0.2, gt=0, le=10)
     pool_min_size: int = Field(default=2, ge=0)
     pool_max_size: int = Field(default=10, gt=0)
     statement_timeout_ms: int = Field(default=30_000, ge=0)

@@ -7,6 +7,7 @@ tenant's rows stay together and the schema can be distributed by tenant (Citus).
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -78,4 +79,15 @@ idempotency_keys = Table(
     Column("body", LargeBinary, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     PrimaryKeyConstraint("customer_id", "key"),
+)
+
+
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("bucket", Text, nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    PrimaryKeyConstraint("bucket", "window_start"),
+    prefixes=["UNLOGGED"],
 )

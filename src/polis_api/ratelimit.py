@@ -1,0 +1,190 @@
+"""Per-token rate limiting, shared across workers (issue 5).
+
+Fixed one-minute windows per token (a hash of it; tokens are never stored). Each
+worker decides locally — no database round trip on the request path — from the
+window's total as last read from PostgreSQL plus its own not-yet-merged hits. A
+background task merges the hits into an UNLOGGED table every ``sync_seconds`` and
+reads the totals back, so all workers share one budget with a lag of about that
+interval. When the database is unreachable, each worker keeps limiting on its
+own counts (the budget is then per worker) rather than failing requests.
+
+Answers carry ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset``
+(IETF draft "RateLimit header fields"); a refusal is 429 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import asyncpg
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from polis_api.auth import TokenVerifier
+from polis_api.errors import ApiError
+from polis_api.problems import problem_response
+
+log = logging.getLogger(__name__)
+WINDOW_SECONDS = 60
+
+
+class RateLimited(ApiError):
+    status = 429
+    code = "RATE_LIMITED"
+    title = "Too many requests"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        headers = [
+            (b"ratelimit-limit", str(self.limit).encode()),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", str(self.reset_seconds).encode()),
+        ]
+        if not self.allowed:
+            headers.append((b"retry-after", str(self.reset_seconds).encode()))
+        return headers
+
+
+class RateLimiter:
+    def __init__(self, limit_per_minute: int, sync_seconds: float = 0.2) -> None:
+        self.limit = limit_per_minute
+        self.sync_seconds = sync_seconds
+        self._window = self._current_window()
+        self._pending: defaultdict[str, int] = defaultdict(int)
+        self._merged: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def _current_window() -> int:
+        return int(time.time()) // WINDOW_SECONDS * WINDOW_SECONDS
+
+    def _roll(self) -> int:
+        window = self._current_window()
+        if window != self._window:
+            self._window = window
+            self._pending.clear()
+            self._merged.clear()
+        return window
+
+    def hit(self, bucket: str) -> Decision:
+        window = self._roll()
+        used = self._merged.get(bucket, 0) + self._pending[bucket]
+        reset = max(1, window + WINDOW_SECONDS - int(time.time()))
+        if used >= self.limit:
+            return Decision(False, self.limit, 0, reset)
+        self._pending[bucket] += 1
+        return Decision(True, self.limit, self.limit - used - 1, reset)
+
+    async def sync(self, pool: asyncpg.Pool) -> None:
+        """Merge this worker's hits and read back every known bucket's total."""
+        window = self._roll()
+        pending, self._pending = self._pending, defaultdict(int)
+        buckets = sorted(set(pending) | set(self._merged))
+        if not buckets:
+            return
+        try:
+            rows = await pool.fetch(
+                "INSERT INTO rate_limits (bucket, window_start, count) "
+                "SELECT bucket, $1, hits FROM unnest($2::text[], $3::int[]) AS u(bucket, hits) "
+                "ON CONFLICT (bucket, window_start) "
+                "DO UPDATE SET count = rate_limits.count + EXCLUDED.count "
+                "RETURNING bucket, count",
+                window,
+                buckets,
+                [pending.get(bucket, 0) for bucket in buckets],
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            for bucket, hits in pending.items():  # keep them for the next try
+                self._pending[bucket] += hits
+            log.warning("rate limit counts not shared this round: %s", type(exc).__name__)
+            return
+        if window == self._window:
+            self._merged.update({row["bucket"]: row["count"] for row in rows})
+
+    async def _run(self, pool: asyncpg.Pool) -> None:
+        cleaned = 0.0
+        while True:
+            await asyncio.sleep(self.sync_seconds)
+            await self.sync(pool)
+            if time.monotonic() - cleaned > WINDOW_SECONDS:
+                cleaned = time.monotonic()
+                with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await pool.execute(
+                        "DELETE FROM rate_limits WHERE window_start < $1",
+                        self._window - WINDOW_SECONDS,
+                    )
+
+    def start(self, pool: asyncpg.Pool) -> None:
+        self._task = asyncio.create_task(self._run(pool), name="rate-limit-sync")
+
+    async def stop(self, pool: asyncpg.Pool) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            await self.sync(pool)  # leave this worker's last hits for the others
+
+
+def bucket_of(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+class RateLimitMiddleware:
+    """Counts every request that carries a bearer token against that token's budget."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limiter: RateLimiter | None = getattr(scope["app"].state, "rate_limiter", None)
+        token = _bearer(scope) if scope["type"] == "http" and limiter is not None else None
+        if token is None or limiter is None or not _valid(scope, token):
+            await self.app(scope, receive, send)  # no budget to spend: the route answers 401
+            return
+        decision = limiter.hit(bucket_of(token))
+        if not decision.allowed:
+            refusal = RateLimited(
+                f"This token made {decision.limit} requests this minute; "
+                f"retry in {decision.reset_seconds} s.",
+                headers={k.decode(): v.decode() for k, v in decision.headers()},
+            )
+            await problem_response(refusal)(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *decision.headers()]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _valid(scope: Scope, token: str) -> bool:
+    # Only verified tokens get a budget, so made-up tokens cannot grow the counters.
+    verifier: TokenVerifier = scope["app"].state.verifier
+    try:
+        verifier.verify(token)
+    except ApiError:
+        return False
+    return True
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = bytes(value).decode("latin-1").partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None

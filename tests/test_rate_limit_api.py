@@ -1,0 +1,152 @@
+"""Per-token rate limiting (issue 5): 429 with Retry-After and RateLimit-* headers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from polis_api.config import Settings
+from polis_api.ratelimit import RateLimiter
+from tests.builders import assert_problem
+from tests.conftest import TEST_DATA_DIR, TEST_SECRET, Tenant, _free_port
+
+LIMIT = 5
+
+
+@pytest.fixture(scope="module")
+async def limited(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    from polis_api.app import create_app
+
+    app = create_app(settings.model_copy(update={"rate_limit_per_minute": LIMIT}))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://polis.test") as http:
+            yield http
+
+
+def _seconds_left_in_window() -> float:
+    return 60 - time.time() % 60
+
+
+@pytest.fixture(autouse=True)
+def _not_at_a_window_edge() -> None:
+    # A budget resets on the minute; a test straddling it would see two budgets.
+    if _seconds_left_in_window() < 3:
+        time.sleep(_seconds_left_in_window() + 0.1)
+
+
+async def test_the_budget_counts_down_then_429s(limited: httpx.AsyncClient, tenant: Tenant) -> None:
+    headers = tenant.headers("viewer")
+    answers = [await limited.get("/v1/campaigns", headers=headers) for _ in range(LIMIT + 1)]
+
+    assert [r.status_code for r in answers[:LIMIT]] == [200] * LIMIT
+    assert [int(r.headers["RateLimit-Remaining"]) for r in answers[:LIMIT]] == [4, 3, 2, 1, 0]
+    assert all(r.headers["RateLimit-Limit"] == str(LIMIT) for r in answers[:LIMIT])
+    refused = answers[LIMIT]
+    problem = assert_problem(refused, 429, "RATE_LIMITED")
+    assert "retry" in problem["detail"]
+    retry_after = int(refused.headers["Retry-After"])
+    assert 1 <= retry_after <= 60
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    assert int(refused.headers["RateLimit-Reset"]) == retry_after
+
+
+async def test_each_token_has_its_own_budget(
+    limited: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    for _ in range(LIMIT):
+        await limited.get("/v1/campaigns", headers=tenant.headers("viewer"))
+
+    assert (await limited.get("/v1/campaigns", headers=tenant.headers("viewer"))).status_code == 429
+    other = await limited.get("/v1/campaigns", headers=other_tenant.headers("viewer"))
+    assert other.status_code == 200
+    assert other.headers["RateLimit-Remaining"] == str(LIMIT - 1)
+
+
+async def test_requests_without_a_valid_token_spend_no_budget(
+    limited: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    for _ in range(LIMIT * 2):
+        response = await limited.get("/v1/campaigns", headers={"Authorization": "Bearer junk"})
+        assert response.status_code == 401
+        assert "RateLimit-Limit" not in response.headers
+
+    assert (await limited.get("/v1/campaigns", headers=tenant.headers())).status_code == 200
+
+
+async def test_the_default_app_has_a_generous_budget(
+    client: httpx.AsyncClient, admin: dict[str, str], settings: Settings
+) -> None:
+    response = await client.get("/v1/campaigns", headers=admin)
+
+    assert int(response.headers["RateLimit-Limit"]) == settings.rate_limit_per_minute == 1200
+
+
+async def test_counts_are_shared_through_postgresql(settings: Settings, app: object) -> None:
+    pool = app.state.pool  # type: ignore[attr-defined]
+    first, second = RateLimiter(4), RateLimiter(4)
+    bucket = f"test-{time.time_ns()}"
+
+    assert [first.hit(bucket).allowed for _ in range(3)] == [True] * 3
+    await first.sync(pool)
+    await second.sync(pool)  # learns nothing yet: it has never seen the bucket
+    assert second.hit(bucket).allowed
+    await second.sync(pool)
+
+    assert not second.hit(bucket).allowed, "3 + 1 hits across two workers spend the budget of 4"
+    await first.sync(pool)
+    assert not first.hit(bucket).allowed
+
+
+@pytest.fixture(scope="module")
+def limited_server(database_url: str) -> Iterator[str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "POLIS_JWT_SECRET": TEST_SECRET,
+        "POLIS_DATA_DIR": str(TEST_DATA_DIR),
+        "POLIS_RATE_LIMIT_PER_MINUTE": "20",
+        "POLIS_RATE_LIMIT_SYNC_SECONDS": "0.05",
+    }
+    command = [sys.executable, "-m", "polis_api.cli", "serve", "--quiet", "--workers", "2"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def test_two_workers_share_one_budget(limited_server: str, tenant: Tenant) -> None:
+    headers = tenant.headers("viewer")
+    statuses = []
+    for _ in range(30):
+        # A fresh connection each time lets the kernel hand it to either worker.
+        async with httpx.AsyncClient(base_url=limited_server, timeout=10) as http:
+            statuses.append((await http.get("/v1/campaigns", headers=headers)).status_code)
+        await asyncio.sleep(0.12)  # longer than the sync interval, so counts are merged
+
+    assert statuses.count(200) == 20, statuses
+    assert statuses.count(429) == 10

@@ -35,7 +35,10 @@ def format_timestamp(moment: datetime) -> str:
 def _to_utc_ms(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("timestamp needs a time zone (end it with Z)")
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+03:00 is before year 1 in UTC
+        raise ValueError("timestamp is out of range") from exc
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 

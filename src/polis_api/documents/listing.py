@@ -120,6 +120,12 @@ def _filter_node(params: QueryParams, settings: Settings) -> Node | None:
             clauses.append(equality_filter(key[len("filter[") : -1], value))
         elif key not in _KNOWN and key.startswith("filter"):
             raise BadFilter(f"Unknown list parameter '{key}'; use filter[/data/field]=value.")
+        elif key not in _KNOWN:
+            # A typo such as "limt=" or "srot=" must not silently be ignored.
+            raise ValidationFailed(
+                f"Unknown list parameter {key!r}; lists take filter, filter[/data/field], "
+                "limit, skip, sort and count."
+            )
     if len(clauses) > settings.max_filter_clauses:
         raise BadFilter(f"At most {settings.max_filter_clauses} filter clauses are allowed.")
     if not clauses:

@@ -27,6 +27,7 @@ from polis_api.documents.responses import (
     page_body,
     problem_responses,
 )
+from polis_api.errors import MethodNotAllowed
 
 DocumentId = Annotated[uuid.UUID, "the document's id"]
 IfMatch = Annotated[
@@ -48,7 +49,8 @@ def build_routers(resource: Resource) -> list[APIRouter]:
     """The standard endpoints, plus bulk create where the resource declares a path."""
     routers = [_standard_router(resource)]
     if resource.bulk_path is not None:
-        routers.append(_bulk_router(resource))
+        # First, so ".../bulk" is never taken for a document id by "/{id}".
+        routers.insert(0, _bulk_router(resource))
     return routers
 
 
@@ -205,6 +207,19 @@ def _bulk_router(resource: Resource) -> APIRouter:
             **problem_responses(400, 401, 403, 409, 413, 415),
         },
     )
+
+    async def other_methods(request: Request) -> Response:
+        raise MethodNotAllowed(
+            f"{request.method} is not allowed on {request.url.path}; use POST.",
+            headers={"Allow": "POST"},
+        )
+
+    router.add_api_route(
+        resource.bulk_path,
+        other_methods,
+        methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        include_in_schema=False,
+    )
     return router
 
 
@@ -237,10 +252,13 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def _existing_response(resource: Resource, out: Any) -> dict[int | str, dict[str, Any]]:
-    if not resource.natural_key:
-        return {}
-    keys = ", ".join(resource.natural_key)
-    return {200: {"model": out, "description": f"A document with this {keys} already existed"}}
+    keys = "id" + (f" or {', '.join(resource.natural_key)}" if resource.natural_key else "")
+    return {
+        200: {
+            "model": out,
+            "description": f"The same document (by {keys}) already existed; it is returned",
+        }
+    }
 
 
 def _patch_body(resource: Resource) -> dict[str, Any] | None:

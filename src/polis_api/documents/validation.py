@@ -88,4 +88,27 @@ def validate_data(model: type[BaseModel], data: Any) -> dict[str, Any]:
 def dump_data(instance: BaseModel) -> dict[str, Any]:
     # exclude_unset: store what the client said, not every optional field as null.
     dumped: dict[str, Any] = instance.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    nul = _first_nul(dumped, "/data")
+    if nul is not None:
+        raise validation_failed(
+            [FieldError(path=nul, message="must not contain the NUL character (\\u0000)")]
+        )
     return dumped
+
+
+def _first_nul(value: Any, path: str) -> str | None:
+    """Where a NUL character hides in a JSON value: PostgreSQL cannot store one in jsonb."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            escaped = key.replace("~", "~0").replace("/", "~1")
+            found = f"{path}/{escaped}" if "\x00" in key else _first_nul(item, f"{path}/{escaped}")
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _first_nul(item, f"{path}/{index}")
+            if found is not None:
+                return found
+    return None

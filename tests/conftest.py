@@ -10,6 +10,7 @@ import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -134,41 +135,56 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live_server(database_url: str) -> Iterator[str]:
-    """`polis-api serve --workers 2` as users run it, for cross-process behaviour."""
+@contextmanager
+def running_server(database_url: str, name: str, **env: str) -> Iterator[str]:
+    """`polis-api serve --workers 2` as users run it; yields its base URL once ready.
+
+    ``env`` adds settings (``POLIS_…`` variables); the server's output goes to
+    ``.polis/test/<name>.log``, which a failure to start quotes.
+    """
     import subprocess
     import sys
     import time
 
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "POLIS_JWT_SECRET": TEST_SECRET}
-    env["POLIS_DATA_DIR"] = str(TEST_DATA_DIR)
-    log_path = TEST_DATA_DIR / "live-server.log"
-    log_file = log_path.open("wb")
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "POLIS_JWT_SECRET": TEST_SECRET,
+        "POLIS_DATA_DIR": str(TEST_DATA_DIR),
+        **env,
+    }
+    log_path = TEST_DATA_DIR / f"{name}.log"
     command = [sys.executable, "-m", "polis_api.cli", "serve", "--quiet", "--workers", "2"]
-    process = subprocess.Popen(
-        [*command, "--port", str(port)],
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None:
-                raise RuntimeError(f"polis-api serve exited: {log_path.read_text()}")
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("polis-api serve did not become ready in 60 s")
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [*command, "--port", str(port)],
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None:
+                    raise RuntimeError(f"polis-api serve exited: {log_path.read_text()}")
+                time.sleep(0.2)
+            else:
+                raise RuntimeError("polis-api serve did not become ready in 60 s")
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str) -> Iterator[str]:
+    """Two worker processes on the suite's database, for cross-process behaviour."""
+    with running_server(database_url, "live-server") as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log_file.close()

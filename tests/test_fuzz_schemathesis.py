@@ -10,12 +10,8 @@ repeatable and stays within a couple of minutes.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -24,7 +20,7 @@ from schemathesis.generation.case import Case
 
 from polis_api.app import create_app
 from polis_api.config import Settings
-from tests.conftest import TEST_DATA_DIR, TEST_SECRET, Tenant, _free_port
+from tests.conftest import TEST_SECRET, Tenant, running_server
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("POLIS_FUZZ_EXAMPLES", "40"))
 
@@ -36,34 +32,9 @@ schema = schemathesis.openapi.from_dict(
 
 @pytest.fixture(scope="module")
 def fuzz_server(database_url: str) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "POLIS_JWT_SECRET": TEST_SECRET,
-        "POLIS_DATA_DIR": str(TEST_DATA_DIR),
-        "POLIS_RATE_LIMIT_PER_MINUTE": "0",  # thousands of requests from one token
-    }
-    command = [sys.executable, "-m", "polis_api.cli", "serve", "--quiet", "--workers", "2"]
-    process = subprocess.Popen(
-        [*command, "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    # Thousands of requests from one token: no rate limit here.
+    with running_server(database_url, "fuzz-server", POLIS_RATE_LIMIT_PER_MINUTE="0") as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

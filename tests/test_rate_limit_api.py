@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -16,7 +13,7 @@ from asgi_lifespan import LifespanManager
 from polis_api.config import Settings
 from polis_api.ratelimit import RateLimiter
 from tests.builders import assert_problem
-from tests.conftest import TEST_DATA_DIR, TEST_SECRET, Tenant, _free_port
+from tests.conftest import Tenant, running_server
 
 LIMIT = 5
 
@@ -108,35 +105,14 @@ async def test_counts_are_shared_through_postgresql(settings: Settings, app: obj
 
 @pytest.fixture(scope="module")
 def limited_server(database_url: str) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "POLIS_JWT_SECRET": TEST_SECRET,
-        "POLIS_DATA_DIR": str(TEST_DATA_DIR),
-        "POLIS_RATE_LIMIT_PER_MINUTE": "20",
-        "POLIS_RATE_LIMIT_SYNC_SECONDS": "0.05",
-    }
-    command = [sys.executable, "-m", "polis_api.cli", "serve", "--quiet", "--workers", "2"]
-    process = subprocess.Popen(
-        [*command, "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    # A short merge interval, so the shared budget is exact when requests are spaced.
+    with running_server(
+        database_url,
+        "limited-server",
+        POLIS_RATE_LIMIT_PER_MINUTE="20",
+        POLIS_RATE_LIMIT_SYNC_SECONDS="0.05",
+    ) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 async def test_two_workers_share_one_budget(limited_server: str, tenant: Tenant) -> None:

@@ -24,6 +24,8 @@ class WriteContext:
     conn: asyncpg.Connection
     principal: Principal
     now: datetime
+    # What one hook looked up for the next (prepare → after_write), within one write.
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 class DocumentHooks:

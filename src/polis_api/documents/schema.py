@@ -54,9 +54,16 @@ def document_table(name: str, *indexes: tuple[str, str]) -> Table:
         Column("etag", Text, nullable=False),
         PrimaryKeyConstraint("customer_id", "id"),
     )
-    Index(f"ix_{name}_modified", table.c.customer_id, table.c.modified, table.c.id)
+    live = text("NOT is_deleted")
+    Index(
+        f"ix_{name}_modified",
+        table.c.customer_id,
+        table.c.modified,
+        table.c.id,
+        postgresql_where=live,
+    )
     for suffix, expressions in indexes:
-        Index(f"ix_{name}_{suffix}", text(expressions))
+        Index(f"ix_{name}_{suffix}", text(expressions), postgresql_where=live)
     return table
 
 

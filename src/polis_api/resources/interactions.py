@@ -69,38 +69,53 @@ class InteractionHooks(DocumentHooks):
     async def prepare(
         self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
     ) -> dict[str, Any]:
-        await refs.require_campaign(ctx.conn, ctx.principal, data["campaignId"], "/data/campaignId")
-        await self._check_contact_household(ctx, data)
-        household = await refs.require_household(
-            ctx.conn, ctx.principal, data["householdId"], "/data/householdId"
-        )
-        await refs.optional_status(ctx.conn, ctx.principal, data.get("statusId"))
+        found = await refs.interaction_references(ctx.conn, ctx.principal, data)
+        _check_references(found, data)
+        ctx.memo[MEMO] = found
         prepared = {k: v for k, v in data.items() if k != "distance"}
-        coords = (household.get("address") or {}).get("coords")
+        assert found.household is not None
+        coords = (found.household.get("address") or {}).get("coords")
         distance = interaction_distance(data.get("location"), coords)
         if distance is not None:
             prepared["distance"] = distance
         return prepared
-
-    async def _check_contact_household(self, ctx: WriteContext, data: dict[str, Any]) -> None:
-        pair = await refs.require_contact_household(
-            ctx.conn, ctx.principal, data["contactHouseholdId"], "/data/contactHouseholdId"
-        )
-        for field in ("contactId", "householdId"):
-            if pair[field] != data[field]:
-                raise invalid_field(
-                    f"/data/{field}", "does not match the contact-household's " + field
-                )
 
     async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:
         if not document.is_deleted:
             await move_door(ctx, document)
 
 
+MEMO = "interaction_references"
+
+
+def _check_references(found: refs.InteractionReferences, data: dict[str, Any]) -> None:
+    """Every reference names a live document of this tenant (400 naming the field)."""
+    missing = [
+        ("/data/campaignId", "campaign", data["campaignId"], not found.campaign_exists),
+        (
+            "/data/contactHouseholdId",
+            "contact household",
+            data["contactHouseholdId"],
+            found.contact_household is None,
+        ),
+        ("/data/householdId", "household", data["householdId"], found.household is None),
+        ("/data/statusId", "status", data.get("statusId"), found.status_missing),
+    ]
+    for path, label, value, absent in missing:
+        if absent:
+            raise invalid_field(path, f"no {label} with id {value} in your tenant")
+    assert found.contact_household is not None
+    for field in ("contactId", "householdId"):
+        if found.contact_household[field] != data[field]:
+            raise invalid_field(f"/data/{field}", "does not match the contact-household's " + field)
+
+
 async def move_door(ctx: WriteContext, interaction: StoredDocument) -> None:
     """The door follows this interaction unless a later one (by timestamp) is recorded."""
     data = interaction.data
-    status = await refs.optional_status(ctx.conn, ctx.principal, data.get("statusId"))
+    found: refs.InteractionReferences = ctx.memo.get(MEMO) or await refs.interaction_references(
+        ctx.conn, ctx.principal, data
+    )
 
     async def change(record: dict[str, Any]) -> dict[str, Any] | None:
         if not should_follow(record, data["timestamp"]):
@@ -110,12 +125,12 @@ async def move_door(ctx: WriteContext, interaction: StoredDocument) -> None:
             unavailable=unavailable,
             unavailable_reason=data.get("unavailableReason") if unavailable else None,
             successful=data.get("successful"),
-            status=status,
+            status=found.status,
         )
-        default = None
-        if status is None:
-            default = await refs.default_status_id(ctx.conn, ctx.principal, state)
-        return apply_interaction(record, data, status, default, interaction_id=str(interaction.id))
+        default = None if found.status is not None else found.default_statuses.get(state)
+        return apply_interaction(
+            record, data, found.status, default, interaction_id=str(interaction.id)
+        )
 
     await update_door(ctx, data["campaignId"], data["contactHouseholdId"], change)
 

@@ -8,6 +8,7 @@ parameter that points nowhere is a 404 (the caller decides which by using
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -52,18 +53,6 @@ async def require_campaign(
     return await _data_or_fail(conn, CAMPAIGNS, principal, campaign_id, field)
 
 
-async def require_household(
-    conn: asyncpg.Connection, principal: Principal, household_id: Any, field: str | None = None
-) -> dict[str, Any]:
-    return await _data_or_fail(conn, HOUSEHOLDS, principal, household_id, field)
-
-
-async def require_contact_household(
-    conn: asyncpg.Connection, principal: Principal, doc_id: Any, field: str | None = None
-) -> dict[str, Any]:
-    return await _data_or_fail(conn, CONTACT_HOUSEHOLDS, principal, doc_id, field)
-
-
 async def contact_household_id(
     conn: asyncpg.Connection, principal: Principal, contact_id: uuid.UUID, household_id: uuid.UUID
 ) -> str | None:
@@ -92,14 +81,61 @@ async def optional_status(
     return await require_status(conn, principal, status_id, field)
 
 
-async def default_status_id(
-    conn: asyncpg.Connection, principal: Principal, state: str
-) -> str | None:
-    """The tenant's default status for a state: the oldest, so Polis' list order wins."""
-    found = await repo.find_first(
-        conn,
-        STATUSES.sql,
+# Table names come from the resource declarations; every value is a parameter.
+_INTERACTION_REFERENCES = f"""
+        SELECT
+          EXISTS (SELECT 1 FROM {CAMPAIGNS.table} WHERE customer_id = $1 AND id = $2
+                  AND NOT is_deleted) AS campaign_exists,
+          (SELECT data FROM {CONTACT_HOUSEHOLDS.table} WHERE customer_id = $1 AND id = $3
+                  AND NOT is_deleted) AS contact_household,
+          (SELECT data FROM {HOUSEHOLDS.table} WHERE customer_id = $1 AND id = $4
+                  AND NOT is_deleted) AS household,
+          (SELECT data ->> 'contactState' FROM {STATUSES.table} WHERE customer_id = $1
+                  AND id = $5 AND NOT is_deleted) AS status_state,
+          (SELECT json_object_agg(state, id) FROM (
+             SELECT DISTINCT ON (data ->> 'contactState') data ->> 'contactState' AS state, id
+             FROM {STATUSES.table} WHERE customer_id = $1 AND NOT is_deleted
+               AND (data ->> 'defaultStatus') = 'true'
+             ORDER BY data ->> 'contactState', created, id) AS first_defaults
+          ) AS default_statuses
+        """  # noqa: S608
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionReferences:
+    """Everything recording an interaction needs to know about the tenant's documents."""
+
+    campaign_exists: bool
+    contact_household: dict[str, Any] | None
+    household: dict[str, Any] | None
+    status: StatusInfo | None
+    status_missing: bool
+    default_statuses: dict[str, str]  # contactState -> the default status id
+
+
+async def interaction_references(
+    conn: asyncpg.Connection, principal: Principal, data: dict[str, Any]
+) -> InteractionReferences:
+    """One round trip for every look-up an interaction needs (the write hot path).
+
+    The default statuses come along for the door update: the first in Polis' list
+    order (the oldest) wins for each state.
+    """
+    status_id = data.get("statusId")
+    row = await conn.fetchrow(
+        _INTERACTION_REFERENCES,
         principal.customer_id,
-        {"contactState": state, "defaultStatus": "true"},
+        uuid.UUID(data["campaignId"]),
+        uuid.UUID(data["contactHouseholdId"]),
+        uuid.UUID(data["householdId"]),
+        uuid.UUID(status_id) if status_id is not None else None,
     )
-    return str(found[0]) if found is not None else None
+    state = row["status_state"]
+    return InteractionReferences(
+        campaign_exists=row["campaign_exists"],
+        contact_household=row["contact_household"],
+        household=row["household"],
+        status=StatusInfo(id=str(status_id), contact_state=state) if state is not None else None,
+        status_missing=status_id is not None and state is None,
+        default_statuses=row["default_statuses"] or {},
+    )

@@ -7,7 +7,7 @@ passes the text through; the etag is computed in Python at write time and stored
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -304,3 +304,103 @@ async def stream_rows(
         for row in rows:
             yield row[0]
     await conn.execute("CLOSE polis_stream")
+
+
+# Set-based writes for bulk endpoints: one statement per step, whatever the size.
+
+
+async def fetch_many_by_natural_key(
+    conn: asyncpg.Connection,
+    sql: DocumentSql,
+    customer_id: uuid.UUID,
+    keys: Sequence[Sequence[str]],
+    *,
+    lock: bool = False,
+) -> dict[tuple[str, ...], tuple[StoredDocument, str]]:
+    """The live documents with these natural keys; with ``lock``, locked FOR UPDATE in
+    key order, so concurrent bulk writers queue instead of deadlocking."""
+    fields = sql.natural_key
+    columns = ", ".join(f"k{n}" for n in range(len(fields)))
+    arrays = ", ".join(f"${n + 2}::text[]" for n in range(len(fields)))
+    matches = " AND ".join(f"(t.data ->> '{field}') = u.k{n}" for n, field in enumerate(fields))
+    ordering = ", ".join(f"(t.data ->> '{field}')" for field in fields)
+    rows = await conn.fetch(
+        f"SELECT t.{_COLUMNS.replace(', ', ', t.')}, t.etag FROM {sql.table} AS t "
+        f"JOIN unnest({arrays}) AS u({columns}) ON {matches} "
+        f"WHERE t.customer_id = $1 AND NOT t.is_deleted ORDER BY {ordering}"
+        + (" FOR UPDATE OF t" if lock else ""),
+        customer_id,
+        *([key[n] for key in keys] for n in range(len(fields))),
+    )
+    found = {}
+    for row in rows:
+        doc = stored_from_row(row)
+        found[tuple(str(doc.data[field]) for field in fields)] = (doc, row["etag"])
+    return found
+
+
+async def insert_many_new(
+    conn: asyncpg.Connection, sql: DocumentSql, docs: Sequence[StoredDocument]
+) -> set[uuid.UUID]:
+    """Insert documents in one statement; returns the ids that were inserted (a key
+    taken meanwhile by a concurrent writer leaves its document out)."""
+    if not docs:
+        return set()
+    rows = await conn.fetch(
+        f"INSERT INTO {sql.table} ({_COLUMNS}, etag) "
+        "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::jsonb[], "
+        "$5::timestamptz[], $6::timestamptz[], $7::uuid[], $8::uuid[], $9::bool[], $10::text[]) "
+        "ON CONFLICT DO NOTHING RETURNING id",
+        *_columns_of(docs, sql.resource),
+    )
+    return {row["id"] for row in rows}
+
+
+async def update_many(
+    conn: asyncpg.Connection, sql: DocumentSql, docs: Sequence[StoredDocument]
+) -> None:
+    """Write new revisions of documents the caller holds locked (fetched FOR UPDATE)."""
+    if not docs:
+        return
+    await conn.execute(
+        f"UPDATE {sql.table} AS t SET data = u.data, modified = u.modified, "
+        "modified_by = u.modified_by, etag = u.etag "
+        "FROM unnest($2::uuid[], $3::jsonb[], $4::timestamptz[], $5::uuid[], $6::text[]) "
+        "AS u(id, data, modified, modified_by, etag) "
+        "WHERE t.customer_id = $1 AND t.id = u.id",
+        docs[0].customer_id,
+        [doc.id for doc in docs],
+        [doc.data for doc in docs],
+        [doc.modified for doc in docs],
+        [doc.modified_by for doc in docs],
+        [doc.etag(sql.resource) for doc in docs],
+    )
+
+
+async def fetch_data_many(
+    conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT id, data FROM {sql.table} "
+        "WHERE customer_id = $1 AND id = ANY($2::uuid[]) AND NOT is_deleted",
+        customer_id,
+        list(ids),
+    )
+    return {row["id"]: row["data"] for row in rows}
+
+
+async def fetch_rendered_many(
+    conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Rendered]:
+    rows = await conn.fetch(
+        f"SELECT id, ({sql.document})::text AS body, etag FROM {sql.table} "
+        "WHERE customer_id = $1 AND id = ANY($2::uuid[])",
+        customer_id,
+        list(ids),
+    )
+    return {row["id"]: Rendered(row["body"], row["etag"]) for row in rows}
+
+
+def _columns_of(docs: Sequence[StoredDocument], resource: str) -> list[list[Any]]:
+    rows = [(*_row_values(doc), doc.etag(resource)) for doc in docs]
+    return [list(column) for column in zip(*rows, strict=True)]

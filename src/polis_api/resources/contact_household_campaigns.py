@@ -15,7 +15,6 @@ from polis_api.deps import ReadConnection, WriteConnection
 from polis_api.documents.envelope import PatchBody, utc_now_ms
 from polis_api.documents.listing import LIST_PARAMETERS
 from polis_api.documents.patch import apply_patch, parse_operations
-from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import WriteContext
 from polis_api.documents.responses import (
     DocumentOut,
@@ -30,21 +29,22 @@ from polis_api.documents.router import EtagHeader, IfMatch, list_response, preco
 from polis_api.documents.service import required_etags
 from polis_api.documents.validation import dump_data
 from polis_api.errors import (
-    ApiError,
     FieldError,
     NotFound,
     ValidationFailed,
     invalid_field,
 )
+from polis_api.resources import door_bulk
 from polis_api.resources import references as refs
 from polis_api.resources.door_records import (
     DOOR_RECORDS,
     Change,
     DoorRecordData,
+    apply_put,
     find_record,
     update_door,
 )
-from polis_api.workflow.door import DoorRuleError, StatusInfo, apply_status, check_list_type
+from polis_api.workflow.door import DoorRuleError, StatusInfo, apply_status
 
 DOOR = "/v1/campaigns/{campaignId}/contacts/{contactId}/households/{householdId}"
 # Fields the server derives or owns; a PUT body's values for them are ignored.
@@ -97,16 +97,7 @@ async def _door_pair(
 
 def _put_change(body: dict[str, Any], status: StatusInfo | None) -> Change:
     async def change(record: dict[str, Any]) -> dict[str, Any]:
-        updated = {**record}
-        for key in ("type", "availability", "reservation"):
-            if key in body:
-                updated[key] = body[key]
-        if "statusId" in body or "state" in body:
-            updated = apply_status(updated, status, explicit_state=body.get("state"))
-        elif "type" in body and not updated.get("contacted") and updated.get("statusId") is None:
-            # A never-contacted door without a status shows its list's pin.
-            updated = apply_status(updated, None)
-        return updated
+        return apply_put(record, body, status)
 
     return change
 
@@ -271,81 +262,13 @@ async def bulk_records(
     request: Request, principal: CanModify, conn: WriteConnection, body: BulkBody
 ) -> Response:
     check_bulk_size(len(body.data), request.app.state.settings.max_bulk_items)
-    plans = await _plan_bulk(conn, principal, body.data)
     ctx = WriteContext(conn, principal, utc_now_ms())
-    written: dict[int, Rendered] = {}
-    # Write the doors in one canonical order (a stable sort keeps repeats in input
-    # order), so two bulks naming the same doors in other orders queue on the row
-    # locks instead of deadlocking; the response keeps the input order.
-    for index in sorted(range(len(plans)), key=lambda i: plans[i][1]):
-        campaign_id, pair, changes, status = plans[index]
-        result = await update_door(
-            ctx, campaign_id, pair, _put_change(changes, status), list_type=changes.get("type")
-        )
-        assert result is not None
-        written[index] = result[0]
-    return json_response(page_body([written[index] for index in range(len(plans))]))
-
-
-async def _plan_bulk(
-    conn: asyncpg.Connection, principal: Principal, items: list[BulkItem]
-) -> list[tuple[str, str, dict[str, Any], StatusInfo | None]]:
-    """Check every item before writing any; each bad item is named by its index."""
-    # Seed 000: all items must have the same campaignId; the first one named sets it.
-    campaign_id = next((i.data.campaignId for i in items if i.data.campaignId is not None), None)
-    plans = []
-    errors: list[FieldError] = []
-    for index, item in enumerate(items):
-        try:
-            _check_campaign(item, campaign_id)
-            plans.append(await _plan_item(conn, principal, item))
-        except ApiError as exc:
-            errors.extend(_item_errors(index, exc))
-        except DoorRuleError as exc:
-            errors.append(FieldError(path=f"/data/{index}/data/state", message=str(exc)))
-    if errors:
-        bad = len({e.path.split("/")[2] for e in errors})
-        raise ValidationFailed(f"{bad} item(s) are invalid; nothing was written.", errors=errors)
-    return plans
-
-
-def _check_campaign(item: BulkItem, campaign_id: uuid.UUID | None) -> None:
-    if item.data.campaignId is None:
-        raise invalid_field("/data/campaignId", "is required")
-    if item.data.campaignId != campaign_id:
-        raise invalid_field(
-            "/data/campaignId", f"every item must name the same campaign ({campaign_id})"
-        )
-
-
-def _item_errors(index: int, exc: ApiError) -> list[FieldError]:
-    if not exc.errors:
-        return [FieldError(path=f"/data/{index}", message=exc.detail)]
-    return [FieldError(path=f"/data/{index}{e.path}", message=e.message) for e in exc.errors]
-
-
-async def _plan_item(
-    conn: asyncpg.Connection, principal: Principal, item: BulkItem
-) -> tuple[str, str, dict[str, Any], StatusInfo | None]:
-    campaign_id = item.data.campaignId
-    assert campaign_id is not None
-    await refs.require_campaign(conn, principal, campaign_id, field="/data/campaignId")
-    pair = await refs.contact_household_id(
-        conn, principal, item.params.contactId, item.params.householdId
-    )
-    if pair is None:
-        raise invalid_field(
-            "/params",
-            f"contact {item.params.contactId} is not associated with "
-            f"household {item.params.householdId}",
-        )
-    changes, status = await _checked_put_body(conn, principal, campaign_id, item.data)
-    if status is not None and "state" in changes and changes["state"] != status.contact_state:
-        raise invalid_field(
-            "/data/state", f"status {status.id} has contactState {status.contact_state}"
-        )
-    check_list_type(changes.get("type"))
-    return str(campaign_id), pair, changes, status
+    items = [
+        door_bulk.BulkItem(dump_data(item.data), item.params.contactId, item.params.householdId)
+        for item in body.data
+    ]
+    campaign_id, changes = await door_bulk.plan(ctx, items)
+    return json_response(page_body(await door_bulk.write(ctx, campaign_id, changes)))
 
 
 @router.get(

@@ -21,7 +21,7 @@ from polis_api.documents.resource import Resource, WriteContext
 from polis_api.documents.validation import validate_data
 from polis_api.errors import Conflict, PreconditionFailed
 from polis_api.resources.common import Text
-from polis_api.workflow.door import new_record
+from polis_api.workflow.door import StatusInfo, apply_status, new_record
 from polis_api.workflow.states import ContactState, ListType
 
 
@@ -130,3 +130,19 @@ async def update_door(
         if created:
             return rendered, True
     raise Conflict("The door record changed too often while being written; retry.")
+
+
+def apply_put(
+    record: dict[str, Any], changes: dict[str, Any], status: StatusInfo | None
+) -> dict[str, Any]:
+    """A door record after a PUT (or bulk item) of ``changes``: the rules decide the rest."""
+    updated = {**record}
+    for key in ("type", "availability", "reservation"):
+        if key in changes:
+            updated[key] = changes[key]
+    if "statusId" in changes or "state" in changes:
+        return apply_status(updated, status, explicit_state=changes.get("state"))
+    if "type" in changes and not updated.get("contacted") and updated.get("statusId") is None:
+        # A never-contacted door without a status shows its list's pin.
+        return apply_status(updated, None)
+    return updated

@@ -13,7 +13,6 @@ that status would.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -121,7 +120,9 @@ def new_record(campaign_id: str, contact_household_id: str, list_type: str | Non
 def with_state(record: Mapping[str, Any], state: str, unavailable_reason: str | None) -> Record:
     """A copy of ``record`` in ``state`` with the derived flags; the reason only if unavailable."""
     derived = derived_from_state(state)
-    updated = copy.deepcopy(dict(record))
+    # A shallow copy is enough: the rules only ever replace top-level keys (nested
+    # values are new dicts), so the caller's record is never mutated.
+    updated = dict(record)
     available: bool = derived["availability"]["available"]
     updated["state"] = state
     updated["contacted"] = derived["contacted"]

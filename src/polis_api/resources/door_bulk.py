@@ -1,0 +1,179 @@
+"""The door-record bulk endpoint, set-based (SPEC §2; seed 000's bulk example).
+
+A canvassing app uploads thousands of door statuses at once, so every step is one
+statement whatever the size: check the items (campaign, contact-household pairs,
+statuses), lock the existing records in key order, apply the pure door rules in
+Python, then insert the new records and update the old ones in one statement each.
+All or nothing: the caller's transaction holds it together.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from polis_api.documents import repository as repo
+from polis_api.documents.envelope import StoredDocument
+from polis_api.documents.repository import Rendered
+from polis_api.documents.resource import WriteContext
+from polis_api.errors import Conflict, FieldError, ValidationFailed
+from polis_api.resources import references as refs
+from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
+from polis_api.resources.door_records import DOOR_RECORDS, apply_put
+from polis_api.resources.statuses import STATUSES
+from polis_api.workflow.door import DoorRuleError, StatusInfo, check_list_type, new_record
+
+# Fields the server derives or owns; a body's values for them are ignored.
+SERVER_OWNED = {"contacted", "successful", "contactHouseholdId", "lastInteraction"}
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItem:
+    """One item as the route parsed it: the record's fields and the door it names."""
+
+    data: dict[str, Any]
+    contact_id: uuid.UUID
+    household_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class DoorChange:
+    pair: str  # the contact-household id
+    changes: dict[str, Any]
+    status: StatusInfo | None
+
+
+async def plan(ctx: WriteContext, items: list[BulkItem]) -> tuple[str, list[DoorChange]]:
+    """Check every item before writing any; each bad item is named by its index."""
+    errors: list[FieldError] = []
+    campaign_id = _one_campaign(items, errors)
+    if campaign_id is not None:
+        await refs.require_campaign(ctx.conn, ctx.principal, campaign_id, "/data/0/data/campaignId")
+    pairs = await _pairs(ctx, items)
+    statuses = await _statuses(ctx, items)
+    changes = []
+    for index, item in enumerate(items):
+        pair = pairs.get((str(item.contact_id), str(item.household_id)))
+        change = _checked(index, item, pair, statuses, errors)
+        if change is not None:
+            changes.append(change)
+    if errors or campaign_id is None:
+        bad = len({error.path.split("/")[2] for error in errors})
+        raise ValidationFailed(f"{bad} item(s) are invalid; nothing was written.", errors=errors)
+    return campaign_id, changes
+
+
+def _one_campaign(items: list[BulkItem], errors: list[FieldError]) -> str | None:
+    # Seed 000: every item names the same campaign; the first one named sets it.
+    campaign_id = next((i.data.get("campaignId") for i in items if i.data.get("campaignId")), None)
+    for index, item in enumerate(items):
+        if item.data.get("campaignId") is None:
+            errors.append(FieldError(f"/data/{index}/data/campaignId", "is required"))
+        elif item.data["campaignId"] != campaign_id:
+            message = f"every item must name the same campaign ({campaign_id})"
+            errors.append(FieldError(f"/data/{index}/data/campaignId", message))
+    return campaign_id
+
+
+async def _pairs(ctx: WriteContext, items: list[BulkItem]) -> dict[tuple[str, str], str]:
+    keys = sorted({(str(item.contact_id), str(item.household_id)) for item in items})
+    found = await repo.fetch_many_by_natural_key(
+        ctx.conn, CONTACT_HOUSEHOLDS.sql, ctx.principal.customer_id, keys
+    )
+    return {(key[0], key[1]): str(doc.id) for key, (doc, _) in found.items()}
+
+
+async def _statuses(ctx: WriteContext, items: list[BulkItem]) -> dict[str, StatusInfo]:
+    ids = {uuid.UUID(item.data["statusId"]) for item in items if item.data.get("statusId")}
+    found = await repo.fetch_data_many(ctx.conn, STATUSES.sql, ctx.principal.customer_id, ids)
+    return {str(i): StatusInfo(str(i), str(data["contactState"])) for i, data in found.items()}
+
+
+def _checked(
+    index: int,
+    item: BulkItem,
+    pair: str | None,
+    statuses: dict[str, StatusInfo],
+    errors: list[FieldError],
+) -> DoorChange | None:
+    changes = {k: v for k, v in item.data.items() if k not in SERVER_OWNED | {"campaignId"}}
+    status_id = changes.get("statusId")
+    status = statuses.get(status_id) if status_id is not None else None
+    before = len(errors)
+    if pair is None:
+        message = f"contact {item.contact_id} is not associated with household {item.household_id}"
+        errors.append(FieldError(f"/data/{index}/params", message))
+    if status_id is not None and status is None:
+        message = f"no status with id {status_id} in your tenant"
+        errors.append(FieldError(f"/data/{index}/data/statusId", message))
+    if status is not None and changes.get("state") not in (None, status.contact_state):
+        message = f"status {status.id} has contactState {status.contact_state}"
+        errors.append(FieldError(f"/data/{index}/data/state", message))
+    try:
+        check_list_type(changes.get("type"))
+    except DoorRuleError as exc:
+        errors.append(FieldError(f"/data/{index}/data/type", str(exc)))
+    if len(errors) > before or pair is None:
+        return None
+    return DoorChange(pair, changes, status)
+
+
+async def write(ctx: WriteContext, campaign_id: str, plan: list[DoorChange]) -> list[Rendered]:
+    """Apply the changes in input order (repeats of a door build on each other)."""
+    keys = sorted({(campaign_id, change.pair) for change in plan})
+    existing = await repo.fetch_many_by_natural_key(
+        ctx.conn, DOOR_RECORDS.sql, ctx.principal.customer_id, keys, lock=True
+    )
+    records = {key[1]: found[0].data for key, found in existing.items()}
+    for change in plan:
+        record = records.get(change.pair) or new_record(
+            campaign_id, change.pair, change.changes.get("type")
+        )
+        records[change.pair] = apply_put(record, change.changes, change.status)
+    documents = _documents(ctx, campaign_id, records, existing)
+    new_pairs = {pair for pair in records if (campaign_id, pair) not in existing}
+    created = [documents[pair] for pair in new_pairs]
+    inserted = await repo.insert_many_new(ctx.conn, DOOR_RECORDS.sql, created)
+    if len(inserted) != len(created):
+        # Another request created some of these doors since we looked; ours is rolled
+        # back whole, and a retry will find and update them.
+        raise Conflict(
+            "Another request created some of these door records at the same moment; "
+            "nothing was written. Retry the request.",
+            headers={"Retry-After": "1"},
+        )
+    updated = [documents[pair] for pair in records if pair not in new_pairs]
+    await repo.update_many(ctx.conn, DOOR_RECORDS.sql, updated)
+    ids = [doc.id for doc in documents.values()]
+    rendered = await repo.fetch_rendered_many(
+        ctx.conn, DOOR_RECORDS.sql, ctx.principal.customer_id, ids
+    )
+    return [rendered[documents[change.pair].id] for change in plan]
+
+
+def _documents(
+    ctx: WriteContext,
+    campaign_id: str,
+    records: dict[str, dict[str, Any]],
+    existing: dict[tuple[str, ...], tuple[StoredDocument, str]],
+) -> dict[str, StoredDocument]:
+    by = ctx.principal.user_id
+    documents = {}
+    for pair, data in records.items():
+        found = existing.get((campaign_id, pair))
+        documents[pair] = (
+            found[0].revised(data=data, by=by, at=ctx.now)
+            if found is not None
+            else StoredDocument(
+                id=uuid.uuid4(),
+                customer_id=ctx.principal.customer_id,
+                security_group_id=ctx.principal.security_group_id,
+                data=data,
+                created=ctx.now,
+                modified=ctx.now,
+                created_by=by,
+                modified_by=by,
+            )
+        )
+    return documents

@@ -71,6 +71,8 @@ def settings(database_url: str) -> Settings:
         data_dir=TEST_DATA_DIR,
         pool_min_size=1,
         pool_max_size=30,
+        # Expiry tests mean "expired"; tests of the clock-skew allowance set their own.
+        jwt_leeway_seconds=0,
     )
 
 

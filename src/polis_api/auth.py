@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import re
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable
@@ -9,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from jose import JWTError, jwt
+from jose import JWTError, jwk, jwt
+from jose.backends.base import Key
+from jose.exceptions import JOSEError
 
-from polis_api.config import ConfigError, Settings
+from polis_api.config import ConfigError, Settings, is_pem
 from polis_api.errors import Forbidden, Unauthorized
 
 VERBS = ("read", "insert", "modify", "destroy")
@@ -60,61 +65,180 @@ def permissions_for(roles: Iterable[str], permissions: Iterable[str]) -> frozens
 
 
 class TokenVerifier:
-    """Decodes tokens with pinned algorithms; keeps recent results to spare the crypto.
+    """Verifies bearer tokens; keeps recent results to spare the crypto.
+
+    Which key: with POLIS_JWT_KEYS set, a token's ``kid`` header must name one of
+    them, and a token without ``kid`` is verified with the single key
+    (POLIS_JWT_SECRET or POLIS_JWT_PUBLIC_KEY) if one is configured. Without
+    POLIS_JWT_KEYS every token is verified with the single key and ``kid`` is
+    ignored. Which algorithm: one of POLIS_JWT_ALGORITHMS that fits the key (HS* for
+    a shared secret, RS256/ES256 for a PEM key); the ``alg`` header only picks among
+    those, so it can never downgrade to ``none`` or turn a public key into an HMAC
+    secret.
 
     A phone sends the same token for an hour, so a small cache of verified claims
-    (dropped at the token's own ``exp``) removes signature checks from the hot path.
+    (dropped when the token stops being valid: ``exp`` plus the clock-skew leeway,
+    the same instant the decoder would refuse it) removes signature checks from the
+    hot path.
     """
 
-    def __init__(self, settings: Settings, cache_size: int = 4096) -> None:
-        self._key = settings.verification_key()
-        self._algorithms = list(settings.jwt_algorithms)
+    def __init__(
+        self,
+        settings: Settings,
+        cache_size: int = 4096,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        default, by_kid = settings.verification_keys()
+        algorithms = settings.jwt_algorithms
+        single = "POLIS_JWT_SECRET" if settings.uses_hmac else "POLIS_JWT_PUBLIC_KEY"
+        self._default = None if default is None else _keys_for(single, default, algorithms)
+        self._by_kid = {
+            kid: _keys_for(f"POLIS_JWT_KEYS[{kid!r}]", key, algorithms)
+            for kid, key in by_kid.items()
+        }
+        self._leeway = float(settings.jwt_leeway_seconds)
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._clock = clock
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._cache_size = cache_size
+        # create_app builds one verifier per worker: the point where tokens enter.
+        redact_tokens_in_logs()
 
     def verify(self, token: str) -> Principal:
+        now = self._clock()
         cached = self._cache.get(token)
-        now = time.time()
         if cached is not None and cached[0] > now:
             return cached[1]
         claims = self._decode(token)
-        expires = _expiry(claims, now)
+        valid_until = _check_lifetime(claims, now, self._leeway)
+        self._check_issuer_and_audience(claims)
         principal = _principal_from_claims(claims)
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
-        self._cache[token] = (expires, principal)
+        self._cache[token] = (valid_until, principal)
         return principal
 
     def _decode(self, token: str) -> dict[str, Any]:
+        """The claims, once the signature checks out with the key the token names."""
         try:
+            key, algorithm = self._key_for(jwt.get_unverified_header(token))
             claims: dict[str, Any] = jwt.decode(
-                token,
-                self._key,
-                algorithms=self._algorithms,
-                options={"require_exp": True, "verify_aud": False},
+                token, key, algorithms=[algorithm], options=_SIGNATURE_ONLY
             )
         except JWTError as exc:
             raise Unauthorized(f"The bearer token is not valid: {_jose_reason(exc)}.") from exc
-        except (TypeError, ValueError, OverflowError) as exc:
-            # python-jose lets a null, list or infinite exp/nbf/iat escape as these.
-            raise Unauthorized(
-                "The bearer token is not valid: its exp, nbf and iat claims must be numbers."
-            ) from exc
+        except (TypeError, ValueError) as exc:
+            # Whatever else a hand-made token may shake loose from the parser.
+            raise Unauthorized("The bearer token is not valid: it could not be read.") from exc
         return claims
 
+    def _key_for(self, header: dict[str, Any]) -> tuple[Key, str]:
+        kid = header.get("kid")
+        if self._by_kid and kid is not None:
+            keys = self._by_kid.get(kid) if isinstance(kid, str) else None
+            if keys is None:
+                # The kid is not echoed: it is the caller's own text.
+                raise Unauthorized(
+                    "The bearer token is not valid: its key id (kid) names no key "
+                    "this server accepts."
+                )
+        elif self._default is not None:
+            keys = self._default
+        else:
+            raise Unauthorized(
+                "The bearer token is not valid: it has no key id (kid), and this server "
+                "only accepts tokens that name their key."
+            )
+        algorithm = header.get("alg")
+        key = keys.get(algorithm) if isinstance(algorithm, str) else None
+        if key is None:
+            raise Unauthorized(
+                f"The bearer token is not valid: its algorithm (alg) must be {' or '.join(keys)}."
+            )
+        return key, str(algorithm)
 
-def _expiry(claims: dict[str, Any], now: float) -> float:
-    """``exp`` as seconds, refused once reached (RFC 7519 §4.1.4: "on or after").
+    def _check_issuer_and_audience(self, claims: dict[str, Any]) -> None:
+        if self._issuer is not None and claims.get("iss") != self._issuer:
+            raise Unauthorized(
+                f"The bearer token is not valid: its 'iss' claim must be '{self._issuer}'."
+            )
+        if self._audience is not None:
+            # RFC 7519 §4.1.3: one string, or an array of them.
+            audience = claims.get("aud")
+            audiences = audience if isinstance(audience, list) else [audience]
+            if self._audience not in audiences:
+                raise Unauthorized(
+                    f"The bearer token is not valid: its 'aud' claim must include "
+                    f"'{self._audience}'."
+                )
 
-    python-jose compares whole seconds and lets a token live through its last one;
-    checking here keeps the decoder and the cache in agreement.
+
+# The lifetime claims are checked below, against the verifier's clock and leeway.
+_SIGNATURE_ONLY = {
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+}
+
+
+def _keys_for(name: str, material: str, algorithms: Iterable[str]) -> dict[str, Key]:
+    """One prepared key per configured algorithm that fits ``material``.
+
+    A PEM key is never offered to HS*, nor a secret to RS256/ES256; a PEM that fits
+    none of the algorithms is a configuration error at start-up, not a 401 later.
     """
-    exp = claims["exp"]
-    if isinstance(exp, bool) or not isinstance(exp, int | float):
-        raise Unauthorized("The bearer token is not valid: its exp claim must be a number.")
-    if exp <= now:
-        raise Unauthorized("The bearer token is not valid: signature has expired.")
-    return float(exp)
+    pem = is_pem(material)
+    keys: dict[str, Key] = {}
+    for algorithm in algorithms:
+        if algorithm.startswith("HS") == pem:
+            continue
+        try:
+            keys[algorithm] = jwk.construct(material, algorithm)
+        except (JOSEError, ValueError, TypeError):
+            continue  # an RSA key offered to ES256, say
+    if not keys:
+        raise ConfigError(f"{name} is not a usable key for {', '.join(algorithms)}.")
+    return keys
+
+
+def _check_lifetime(claims: dict[str, Any], now: float, leeway: float) -> float:
+    """Refuses a token outside its lifetime, allowing ``leeway`` seconds of clock
+    skew either way; returns the instant it stops being valid.
+
+    RFC 7519 §4.1.4 refuses a token "on or after" ``exp``; with the leeway that is on
+    or after ``exp + leeway``, in whole and fractional seconds alike.
+    """
+    exp = _numeric_date(claims, "exp")
+    if exp is None:
+        raise Unauthorized("The bearer token is not valid: it has no exp claim.")
+    if exp + leeway <= now:
+        raise Unauthorized("The bearer token is not valid: it has expired.")
+    nbf = _numeric_date(claims, "nbf")
+    if nbf is not None and nbf - leeway > now:
+        raise Unauthorized("The bearer token is not valid: it is not valid yet (nbf).")
+    iat = _numeric_date(claims, "iat")
+    if iat is not None and iat - leeway > now:
+        raise Unauthorized("The bearer token is not valid: it was issued in the future (iat).")
+    return exp + leeway
+
+
+def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
+    if name not in claims:
+        return None
+    value = claims[name]
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    try:
+        seconds = float(value) if is_number else math.nan
+    except OverflowError:  # an integer of hundreds of digits
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise Unauthorized(
+            "The bearer token is not valid: its exp, nbf and iat claims must be numbers."
+        )
+    return seconds
 
 
 def _jose_reason(exc: JWTError) -> str:
@@ -159,6 +283,41 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+# Three base64url parts, the first a JSON object ('{"' encodes as 'eyJ'): a JWS.
+_TOKEN_SHAPED = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# The loggers that see request data: uvicorn's request lines (path and query) and
+# errors, and our own handlers' messages (method and path).
+LOGGERS_WITH_REQUEST_DATA = ("uvicorn.access", "uvicorn.error", "polis_api")
+
+
+class RedactTokens(logging.Filter):
+    """Masks anything shaped like a JWT in a log record.
+
+    polis-api reads tokens only from the Authorization header, which nothing logs;
+    this catches the client that sends one where it does not belong (``?token=…``
+    in a URL, which uvicorn's access log would otherwise write out verbatim).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _redact(arg) for key, arg in record.args.items()}
+        return True
+
+
+def _redact(value: object) -> object:
+    return _TOKEN_SHAPED.sub("[token]", value) if isinstance(value, str) else value
+
+
+def redact_tokens_in_logs() -> None:
+    for name in LOGGERS_WITH_REQUEST_DATA:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
+
+
 def authenticate(request: Request) -> Principal:
     verifier: TokenVerifier = request.app.state.verifier
     return verifier.verify(bearer_token(request))
@@ -186,14 +345,23 @@ def mint_token(
     security_group_id: uuid.UUID | None = None,
     ttl_seconds: int = 3600,
     permissions: list[str] | None = None,
+    kid: str | None = None,
 ) -> str:
-    """A signed token for the configured HMAC secret (``polis-api token``, tests)."""
-    if not settings.uses_hmac:
+    """A token signed with a configured HMAC secret (``polis-api token``, tests).
+
+    ``kid`` picks a key of POLIS_JWT_KEYS and is written to the header; without it
+    see ``Settings.signing_key``. ``iss`` and ``aud`` are added when configured.
+    """
+    hmac_algorithms = [alg for alg in settings.jwt_algorithms if alg.startswith("HS")]
+    # Without a kid the token would be checked with the single key, which is the
+    # public key unless every configured algorithm is HMAC.
+    if not hmac_algorithms or (kid is None and not settings.uses_hmac):
         raise ConfigError(
             f"POLIS_JWT_ALGORITHMS={','.join(settings.jwt_algorithms)}: polis-api can only "
             "mint tokens with a shared secret (HS256, HS384, HS512); sign RS256/ES256 "
             "tokens with the private key that belongs to POLIS_JWT_PUBLIC_KEY."
         )
+    kid, secret = settings.signing_key(kid)
     claims: dict[str, Any] = {
         "sub": str(sub),
         "customerId": str(customer_id),
@@ -204,4 +372,9 @@ def mint_token(
     }
     if permissions:
         claims["permissions"] = permissions
-    return str(jwt.encode(claims, settings.signing_secret(), algorithm=settings.jwt_algorithms[0]))
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    headers = {"kid": kid} if kid is not None else None
+    return str(jwt.encode(claims, secret, algorithm=hmac_algorithms[0], headers=headers))

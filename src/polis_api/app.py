@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 
@@ -16,7 +19,12 @@ from polis_api.documents.responses import json_response, problem_responses
 from polis_api.errors import ServiceUnavailable
 from polis_api.idempotency import IdempotencyMiddleware
 from polis_api.middleware import BodyGuard
-from polis_api.problems import DATABASE_UNAVAILABLE, install_problem_handlers, problem_response
+from polis_api.problems import (
+    DATABASE_UNAVAILABLE,
+    DatabaseFaultGuard,
+    install_problem_handlers,
+    problem_response,
+)
 from polis_api.ratelimit import RateLimiter, RateLimitMiddleware
 from polis_api.resources.registry import RESOURCES, routers
 from polis_api.tenancy import TenantRegistry
@@ -27,6 +35,10 @@ with an envelope (`id`, `data`, `meta`, `customerId`, `securityGroupId`), an eta
 soft delete, RFC 6902 PATCH and filtered lists. Authenticate with
 `Authorization: Bearer <JWT>`; errors are `application/problem+json`.
 """
+
+log = logging.getLogger("polis_api")
+POOL_CLOSE_SECONDS = 5
+READY_CHECK_SECONDS = 2
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         max_bulk_bytes=settings.max_bulk_body_bytes,
     )
+    # A database failure inside a middleware (idempotency) is a 503 like any other.
+    app.add_middleware(DatabaseFaultGuard)
     app.add_middleware(RateLimitMiddleware)  # outermost: refusals cost the least
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -77,7 +91,19 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if limiter is not None:
             await limiter.stop(pool)
-        await pool.close()
+        # uvicorn gets here after in-flight requests have finished (or were cancelled
+        # at POLIS_SHUTDOWN_TIMEOUT_SECONDS), so every connection is back by now.
+        await _close_pool(pool)
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    try:
+        await asyncio.wait_for(pool.close(), POOL_CLOSE_SECONDS)
+    except TimeoutError:
+        log.warning("the database pool did not close in %s s; dropped it", POOL_CLOSE_SECONDS)
+        pool.terminate()
+    else:
+        log.info("database pool closed")
 
 
 def _rate_limiter(settings: Settings) -> RateLimiter | None:
@@ -100,10 +126,13 @@ def _add_operations_routes(app: FastAPI) -> None:
     async def readyz(request: Request) -> Response:
         expected = db.head_revision()
         try:
-            async with request.app.state.pool.acquire(timeout=2) as conn:
-                revision = await db.schema_revision(conn)
+            async with asyncio.timeout(READY_CHECK_SECONDS):
+                async with request.app.state.pool.acquire() as conn:
+                    revision = await db.schema_revision(conn)
         except DATABASE_UNAVAILABLE as exc:
-            raise ServiceUnavailable("The database does not answer.") from exc
+            raise ServiceUnavailable(
+                "The database does not answer.", headers={"Retry-After": "1"}
+            ) from exc
         if revision != expected:
             return problem_response(
                 ServiceUnavailable(

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from polis_api import db
 from polis_api.auth import ROLES, mint_token
@@ -58,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--security-group-id", type=uuid.UUID, default=None)
     token.add_argument("--sub", type=uuid.UUID, default=None)
     token.add_argument("--ttl", type=_seconds, default=3600, help="seconds until it expires")
+    token.add_argument(
+        "--kid", default=None, help="sign with this key of POLIS_JWT_KEYS (shared secrets only)"
+    )
     token.set_defaults(command=_token)
     return parser
 
@@ -90,10 +100,8 @@ def database(settings: Settings) -> Iterator[tuple[str, bool]]:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     settings.verification_key()  # a bad secret or key fails here, before any start-up work
-    with database(settings) as (url, embedded):
+    with _stop_signals_exit_cleanly(), database(settings) as (url, embedded):
         if embedded or args.migrate:
             db.run_migrations(url)
         # Workers are separate processes that read the URL from the environment.
@@ -101,18 +109,94 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         get_settings.cache_clear()
         if not args.quiet:
             _print_banner(args, settings, embedded)
-        uvicorn.run(
-            "polis_api.app:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            loop="uvloop",
-            http="httptools",
-            access_log=not args.quiet,
-            timeout_graceful_shutdown=10,
-        )
+        _run_uvicorn(args, settings)
     return 0
+
+
+def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
+    """``uvicorn.run``, but with a supervisor that stops listening as soon as it is told to stop.
+
+    On SIGTERM each worker stops accepting, lets its in-flight requests finish (for up
+    to POLIS_SHUTDOWN_TIMEOUT_SECONDS), and then closes its pool in the lifespan.
+    """
+    config = uvicorn.Config(
+        "polis_api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=not args.quiet,
+        log_config=_log_config(),
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+    )
+    if config.workers > 1:
+        _Supervisor(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE: the app could not start
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging plus the app's own logger, which workers (fresh processes,
+    not forks) would otherwise leave without a handler, losing its INFO lines."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["app"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s %(name)s: %(message)s",
+    }
+    config["handlers"]["app"] = {
+        "formatter": "app",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["polis_api"] = {"handlers": ["app"], "level": "INFO", "propagate": False}
+    return config
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's worker supervisor, closing its own copy of the listening socket first.
+
+    Draining workers close theirs, but while the parent still holds one the kernel
+    keeps completing handshakes into its backlog: new clients would hang until the
+    last worker finished instead of being refused (and retried elsewhere) at once.
+    """
+
+    def handle_term(self) -> None:
+        self._stop_listening()
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        self._stop_listening()
+        super().handle_int()
+
+    def _stop_listening(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+
+@contextmanager
+def _stop_signals_exit_cleanly() -> Iterator[None]:
+    """SIGTERM or SIGINT ends `serve` with status 0, through every ``finally`` on the way.
+
+    uvicorn handles both signals while it serves and drains, then raises the signal
+    again for the handler it found. Python's defaults would then kill the process
+    (status 143) or raise KeyboardInterrupt, and `database()` would never stop the
+    embedded PostgreSQL it started.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -133,6 +217,7 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
             security_group_id=args.security_group_id,
             sub=args.sub or tenant["userId"],
             ttl_seconds=args.ttl,
+            kid=args.kid,
         )
     )
     return 0

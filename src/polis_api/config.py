@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +28,12 @@ class Settings(BaseSettings):
     jwt_public_key: str | None = None
     # NoDecode: "HS256,RS256" is split by the validator below, not parsed as JSON.
     jwt_algorithms: Annotated[tuple[JwtAlgorithm, ...], NoDecode] = ("HS256",)
+    # {"kid": "<HMAC secret or PEM public key>", ...}; parsed below so a typo is a
+    # clear configuration error rather than pydantic-settings' own.
+    jwt_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
 
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     max_bulk_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
@@ -41,6 +48,12 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(default=2, ge=0)
     pool_max_size: int = Field(default=10, gt=0)
     statement_timeout_ms: int = Field(default=30_000, ge=0)
+    # Every wait on the database is bounded, so a dead or stuck one costs a request
+    # seconds, not a worker: opening a connection, and waiting for a free one.
+    db_connect_timeout_seconds: float = Field(default=3, gt=0)
+    pool_acquire_timeout_seconds: float = Field(default=5, gt=0)
+    # How long `serve` lets in-flight requests finish after SIGTERM before cancelling them.
+    shutdown_timeout_seconds: int = Field(default=10, ge=0)
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
@@ -48,6 +61,27 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("jwt_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError(
+                    'must be a JSON object of key ids to keys: {"kid": "<secret or PEM>"}'
+                ) from None
+        if isinstance(value, dict) and not all(kid and key for kid, key in value.items()):
+            raise ValueError("every key id and every key must be a non-empty string")
+        return value
+
+    @field_validator("jwt_issuer", "jwt_audience")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
 
     @field_validator("database_url")
     @classmethod
@@ -66,16 +100,66 @@ class Settings(BaseSettings):
     def uses_hmac(self) -> bool:
         return all(alg.startswith("HS") for alg in self.jwt_algorithms)
 
-    def verification_key(self) -> str:
-        """The key tokens are verified with: the shared secret or the public key."""
+    def verification_keys(self) -> tuple[str | None, dict[str, str]]:
+        """The key for tokens without a ``kid`` (None: such tokens are refused), and
+        the keys of POLIS_JWT_KEYS by ``kid``.
+
+        The single key is POLIS_JWT_SECRET (HMAC) or POLIS_JWT_PUBLIC_KEY; the generated
+        development secret stands in for it only when no key at all is configured.
+        """
+        for kid, key in self.jwt_keys.items():
+            name = f"POLIS_JWT_KEYS[{kid!r}]"
+            if is_pem(key):
+                if self.uses_hmac:
+                    raise ConfigError(
+                        f"{name} is a PEM key, but POLIS_JWT_ALGORITHMS="
+                        f"{','.join(self.jwt_algorithms)} has no RS256 or ES256."
+                    )
+            elif not any(alg.startswith("HS") for alg in self.jwt_algorithms):
+                raise ConfigError(
+                    f"{name} is a shared secret, but POLIS_JWT_ALGORITHMS="
+                    f"{','.join(self.jwt_algorithms)} has no HS256, HS384 or HS512."
+                )
+            else:
+                _check_secret(key, name)
         if self.uses_hmac:
-            return self.signing_secret()
-        if not self.jwt_public_key:
+            default = self.signing_secret() if self.jwt_secret or not self.jwt_keys else None
+        elif self.jwt_public_key or self.jwt_keys:
+            default = self.jwt_public_key or None
+        else:
             raise ConfigError(
                 f"POLIS_JWT_ALGORITHMS={','.join(self.jwt_algorithms)} needs "
-                "POLIS_JWT_PUBLIC_KEY (a PEM public key)."
+                "POLIS_JWT_PUBLIC_KEY (a PEM public key) or POLIS_JWT_KEYS."
             )
-        return self.jwt_public_key
+        return default, dict(self.jwt_keys)
+
+    def verification_key(self) -> str | None:
+        """Checks every verification key; returns the one for tokens without a ``kid``."""
+        return self.verification_keys()[0]
+
+    def signing_key(self, kid: str | None = None) -> tuple[str | None, str]:
+        """``(kid, secret)`` that ``polis-api token`` signs with.
+
+        With a kid, that HMAC key of POLIS_JWT_KEYS. Without one, POLIS_JWT_SECRET;
+        failing that the last shared secret listed in POLIS_JWT_KEYS (list the newest
+        last); failing that the development secret.
+        """
+        if kid is not None:
+            if kid not in self.jwt_keys:
+                known = ", ".join(self.jwt_keys) or "none"
+                raise ConfigError(f"POLIS_JWT_KEYS has no key {kid!r} (it has: {known}).")
+            key = self.jwt_keys[kid]
+            if is_pem(key):
+                raise ConfigError(
+                    f"POLIS_JWT_KEYS[{kid!r}] is a public key; polis-api can only sign "
+                    "with a shared secret."
+                )
+            return kid, _check_secret(key, f"POLIS_JWT_KEYS[{kid!r}]")
+        secrets_by_kid = [(k, key) for k, key in self.jwt_keys.items() if not is_pem(key)]
+        if self.jwt_secret or not secrets_by_kid:
+            return None, self.signing_secret()
+        newest, key = secrets_by_kid[-1]
+        return newest, _check_secret(key, f"POLIS_JWT_KEYS[{newest!r}]")
 
     def signing_secret(self) -> str:
         """POLIS_JWT_SECRET, or a generated development secret kept in the data dir.
@@ -84,10 +168,19 @@ class Settings(BaseSettings):
         staying stable across restarts, so printed tokens keep working.
         """
         if self.jwt_secret:
-            if len(self.jwt_secret) < 32:
-                raise ConfigError("POLIS_JWT_SECRET must be at least 32 characters long.")
-            return self.jwt_secret
+            return _check_secret(self.jwt_secret, "POLIS_JWT_SECRET")
         return _dev_secret(self.data_dir)
+
+
+def is_pem(key: str) -> bool:
+    """A PEM public key or certificate, as opposed to a shared HMAC secret."""
+    return key.lstrip().startswith("-----BEGIN")
+
+
+def _check_secret(secret: str, name: str) -> str:
+    if len(secret) < 32:
+        raise ConfigError(f"{name} must be at least 32 characters long.")
+    return secret
 
 
 def _dev_secret(data_dir: Path) -> str:

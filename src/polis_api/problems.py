@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polis_api.documents.validation import field_errors, validation_failed
 from polis_api.errors import (
@@ -109,14 +110,58 @@ def _allowed_methods(request: Request) -> list[str]:
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
-    return problem_response(
-        ServiceUnavailable(
-            "The database is unavailable or too slow right now; retry shortly.",
-            headers={"Retry-After": "1"},
+# What a dead, restarting, overloaded or stuck database raises. asyncpg's own
+# errors while it talks to the server, and the operating system's while it
+# connects: a missing unix socket is FileNotFoundError, a closed port
+# ConnectionRefusedError, and asyncpg's connect and acquire timeouts TimeoutError.
+# No request does other I/O that could raise OSError.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,  # 08xxx: the connection broke, also mid-query
+    asyncpg.OperatorInterventionError,  # 57xxx: shutting down, starting up, statement timeout
+    asyncpg.InsufficientResourcesError,  # 53xxx: too many connections, out of memory or disk
+    asyncpg.InterfaceError,  # a closed connection or a closing pool, seen from the client
+    # A connection whose server just sent FATAL (shutdown) and has not yet closed the
+    # socket: asyncpg still hands it out, and its next statement fails with this.
+    asyncpg.exceptions.InternalClientError,
+    OSError,  # includes ConnectionError and TimeoutError
+)
+# InterfaceErrors that are bugs in how we call asyncpg, not the database's state.
+_CLIENT_MISUSE: tuple[type[Exception], ...] = (
+    ValueError,  # asyncpg's client-side DataError: a value its codec cannot encode
+    asyncpg.exceptions.ClientConfigurationError,
+    asyncpg.exceptions.UnsupportedClientFeatureError,
+    asyncpg.exceptions.UnsupportedServerFeatureError,
+)
+
+
+def database_fault(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 that ``exc`` becomes when it means the database cannot serve now, else None."""
+    if not isinstance(exc, DATABASE_UNAVAILABLE) or isinstance(exc, _CLIENT_MISUSE):
+        return None
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        # POLIS_STATEMENT_TIMEOUT_MS: PostgreSQL cancelled it, and the worker is free again.
+        detail = (
+            "The database stopped this request's query because it ran too long; "
+            "narrow the request (a tighter filter, a smaller page or bulk) or retry later."
         )
-    )
+    elif isinstance(exc, TimeoutError):
+        detail = "The database did not answer in time; retry shortly."
+    else:
+        detail = "The database is unavailable right now; retry shortly."
+    return ServiceUnavailable(detail, headers={"Retry-After": "1"})
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    fault = database_fault(exc)
+    if fault is None:
+        return await _unexpected(request, exc)
+    return _fault_response(request.method, request.url.path, exc, fault)
+
+
+def _fault_response(method: str, path: str, exc: BaseException, fault: ApiError) -> Response:
+    # One line, no traceback: an outage would otherwise bury the log in them.
+    log.warning("%s %s: %s (%s: %s)", method, path, fault.code, type(exc).__name__, exc)
+    return problem_response(fault)
 
 
 async def _transient_conflict(request: Request, exc: Exception) -> Response:
@@ -133,19 +178,46 @@ async def _transient_conflict(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    fault = database_fault(exc)
+    if fault is not None:
+        # Raised outside the routes, by a middleware's own connection (idempotency).
+        return _fault_response(request.method, request.url.path, exc, fault)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(InternalError())
 
 
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.QueryCanceledError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.InterfaceError,
-    ConnectionError,
-    TimeoutError,
-)
+class DatabaseFaultGuard:
+    """Around the other middleware: a database failure raised by one of them is a 503.
+
+    Routes' failures are answered by the handlers above. Those of a middleware (the
+    idempotency one has its own connection) would reach Starlette's
+    ServerErrorMiddleware, which answers through ``_unexpected`` but then re-raises:
+    uvicorn logs a traceback and closes the connection, so during an outage clients
+    on keep-alive connections saw their next request dropped instead of a 503.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            fault = database_fault(exc)
+            if fault is None or started:
+                raise
+            response = _fault_response(scope["method"], scope["path"], exc, fault)
+            await response(scope, receive, send)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

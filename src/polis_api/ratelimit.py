@@ -65,6 +65,7 @@ class RateLimiter:
         self._pending: defaultdict[str, int] = defaultdict(int)
         self._merged: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._sharing = True  # whether the last sync reached PostgreSQL
 
     @staticmethod
     def _current_window() -> int:
@@ -108,8 +109,13 @@ class RateLimiter:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
             for bucket, hits in pending.items():  # keep them for the next try
                 self._pending[bucket] += hits
-            log.warning("rate limit counts not shared this round: %s", type(exc).__name__)
+            if self._sharing:  # once per outage, not every interval
+                log.warning("rate limits are per worker until PostgreSQL answers: %r", exc)
+            self._sharing = False
             return
+        if not self._sharing:
+            log.info("rate limits are shared across workers again")
+        self._sharing = True
         if window == self._window:
             self._merged.update({row["bucket"]: row["count"] for row in rows})
 

@@ -74,6 +74,19 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+class RequestConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled connection released without asyncpg's reset query.
+
+    The default reset (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) is a second
+    round trip on every request. polis-api leaves no session state to reset: its
+    advisory locks and cursors live only as long as their transaction, it never
+    LISTENs or SETs, and asyncpg still rolls back an open transaction on release.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type hints
     """An asyncpg pool whose ``acquire()`` gives up after ``acquire_timeout`` seconds.
 
@@ -88,7 +101,7 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type 
             max_queries=50_000,
             max_inactive_connection_lifetime=300.0,
             loop=None,
-            connection_class=asyncpg.Connection,
+            connection_class=RequestConnection,
             record_class=asyncpg.Record,
             **kwargs,
         )

@@ -63,6 +63,8 @@ class RateLimiter:
         self.sync_seconds = sync_seconds
         self._window = self._current_window()
         self._pending: defaultdict[str, int] = defaultdict(int)
+        # Hits on their way to PostgreSQL: still counted until the totals come back.
+        self._in_flight: dict[str, int] = {}
         self._merged: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._sharing = True  # whether the last sync reached PostgreSQL
@@ -76,12 +78,13 @@ class RateLimiter:
         if window != self._window:
             self._window = window
             self._pending.clear()
+            self._in_flight = {}
             self._merged.clear()
         return window
 
     def hit(self, bucket: str) -> Decision:
         window = self._roll()
-        used = self._merged.get(bucket, 0) + self._pending[bucket]
+        used = self._merged.get(bucket, 0) + self._in_flight.get(bucket, 0) + self._pending[bucket]
         reset = max(1, window + WINDOW_SECONDS - int(time.time()))
         if used >= self.limit:
             return Decision(False, self.limit, 0, reset)
@@ -92,6 +95,7 @@ class RateLimiter:
         """Merge this worker's hits and read back every known bucket's total."""
         window = self._roll()
         pending, self._pending = self._pending, defaultdict(int)
+        self._in_flight = dict(pending)
         buckets = sorted(set(pending) | set(self._merged))
         if not buckets:
             return
@@ -107,6 +111,7 @@ class RateLimiter:
                 [pending.get(bucket, 0) for bucket in buckets],
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            self._in_flight = {}
             for bucket, hits in pending.items():  # keep them for the next try
                 self._pending[bucket] += hits
             if self._sharing:  # once per outage, not every interval
@@ -118,6 +123,7 @@ class RateLimiter:
         self._sharing = True
         if window == self._window:
             self._merged.update({row["bucket"]: row["count"] for row in rows})
+            self._in_flight = {}
 
     async def _run(self, pool: asyncpg.Pool) -> None:
         cleaned = 0.0

@@ -132,7 +132,10 @@ def _row_values(doc: StoredDocument) -> tuple[Any, ...]:
 
 
 async def fetch_rendered(
-    conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, doc_id: uuid.UUID
+    conn: asyncpg.Connection | asyncpg.Pool,
+    sql: DocumentSql,
+    customer_id: uuid.UUID,
+    doc_id: uuid.UUID,
 ) -> Rendered | None:
     row = await conn.fetchrow(sql.get, customer_id, doc_id)
     return Rendered(row[0], row[1]) if row is not None else None

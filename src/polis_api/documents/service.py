@@ -37,7 +37,10 @@ def not_found(resource: Resource, doc_id: uuid.UUID) -> NotFound:
 
 
 async def get_document(
-    conn: asyncpg.Connection, resource: Resource, principal: Principal, doc_id: uuid.UUID
+    conn: asyncpg.Connection | asyncpg.Pool,
+    resource: Resource,
+    principal: Principal,
+    doc_id: uuid.UUID,
 ) -> Rendered:
     rendered = await repo.fetch_rendered(conn, resource.sql, principal.customer_id, doc_id)
     if rendered is None:

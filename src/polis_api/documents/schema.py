@@ -62,6 +62,13 @@ def document_table(name: str, *indexes: tuple[str, str]) -> Table:
         table.c.id,
         postgresql_where=live,
     )
+    Index(
+        f"ix_{name}_created",
+        table.c.customer_id,
+        table.c.created,
+        table.c.id,
+        postgresql_where=live,
+    )
     for suffix, expressions in indexes:
         Index(f"ix_{name}_{suffix}", text(expressions), postgresql_where=live)
     return table

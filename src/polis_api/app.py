@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from polis_api import db
 from polis_api.auth import TokenVerifier
 from polis_api.config import ConfigError, Settings, get_settings
+from polis_api.documents.fastpath import DocumentReadFastPath
 from polis_api.documents.responses import json_response, problem_responses
 from polis_api.errors import ServiceUnavailable
 from polis_api.idempotency import IdempotencyMiddleware
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_operations_routes(app)
     # Added first, so it runs inside BodyGuard: sizes are checked before bodies are read.
     app.add_middleware(IdempotencyMiddleware, ttl_hours=settings.idempotency_ttl_hours)
+    app.add_middleware(DocumentReadFastPath, resources=RESOURCES)
     app.add_middleware(
         BodyGuard,
         max_bytes=settings.max_body_bytes,

@@ -274,7 +274,10 @@ def _uuid_claim(claims: dict[str, Any], name: str, default: uuid.UUID | None = N
 
 
 def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization")
+    return token_from_header(request.headers.get("authorization"))
+
+
+def token_from_header(header: str | None) -> str:
     if not header:
         raise Unauthorized("Send a bearer token: 'Authorization: Bearer <JWT>'.")
     scheme, _, token = header.partition(" ")
@@ -323,14 +326,20 @@ def authenticate(request: Request) -> Principal:
     return verifier.verify(bearer_token(request))
 
 
+async def admit(state: Any, authorization: str | None, permission: str) -> Principal:
+    """Who is calling, checked for one permission, with their tenant made to exist."""
+    verifier: TokenVerifier = state.verifier
+    principal = verifier.verify(token_from_header(authorization))
+    principal.require(permission)
+    await state.tenants.ensure(principal.customer_id)
+    return principal
+
+
 def require(permission: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A dependency that authenticates and checks one ``verb@resource`` permission."""
 
     async def dependency(request: Request) -> Principal:
-        principal = authenticate(request)
-        principal.require(permission)
-        await request.app.state.tenants.ensure(principal.customer_id)
-        return principal
+        return await admit(request.app.state, request.headers.get("authorization"), permission)
 
     dependency.__name__ = f"require_{permission.replace('@', '_at_').replace('-', '_')}"
     return dependency

@@ -5,7 +5,7 @@ from typing import Any, Generic, TypeVar
 from fastapi import Response
 from pydantic import BaseModel
 
-from polis_api.documents.etag import quote_etag
+from polis_api.documents.etag import parse_etag_header, quote_etag
 from polis_api.documents.repository import Rendered
 from polis_api.errors import PROBLEM_JSON, PayloadTooLarge, problem_schema
 
@@ -50,6 +50,14 @@ def document_response(
         media_type="application/json",
         headers={"ETag": quote_etag(rendered.etag), **(headers or {})},
     )
+
+
+def current_or_not_modified(rendered: Rendered, if_none_match: str | None) -> Response:
+    """The document, or 304 when the client already holds its etag (RFC 9110 §13.1.2)."""
+    tags = parse_etag_header(if_none_match)
+    if tags is not None and ("*" in tags or rendered.etag in tags):
+        return Response(status_code=304, headers={"ETag": quote_etag(rendered.etag)})
+    return document_response(rendered)
 
 
 def page_body(documents: list[Rendered]) -> str:

@@ -15,13 +15,13 @@ from polis_api.auth import VERBS, Principal, require
 from polis_api.deps import WriteConnection
 from polis_api.documents import service
 from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
-from polis_api.documents.etag import parse_etag_header, quote_etag
 from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import (
     DocumentOut,
     PageOut,
     check_bulk_size,
+    current_or_not_modified,
     document_response,
     json_response,
     page_body,
@@ -106,9 +106,7 @@ def _standard_router(resource: Resource) -> APIRouter:
         # The hottest route: one statement straight on the pool, no dependency to
         # open and close around it, and the header read as it is.
         rendered = await service.get_document(request.app.state.pool, resource, principal, id)
-        if _matches(request.headers.get("if-none-match"), rendered.etag):
-            return Response(status_code=304, headers={"ETag": quote_etag(rendered.etag)})
-        return document_response(rendered)
+        return current_or_not_modified(rendered, request.headers.get("if-none-match"))
 
     @route(
         "patch",
@@ -250,11 +248,6 @@ async def list_response(
         )
     async with pool.acquire() as conn:
         return json_response(await service.list_page(conn, resource, listing))
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    tags = parse_etag_header(if_none_match)
-    return tags is not None and ("*" in tags or etag in tags)
 
 
 def _existing_response(resource: Resource, out: Any) -> dict[int | str, dict[str, Any]]:

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check lint format bench clean-data
+.PHONY: run test check lint format bench soak wrk clean-data
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "polis-api needs Python 3.11 or newer (set PYTHON=python3.11)")'
@@ -31,6 +31,23 @@ format: $(STAMP)
 
 ## make check: formatting, lint, types and the tests
 check: lint test
+
+## make bench: polis-api against its floor and a naive app (bench/; ARGS="--quick" for a smoke run)
+bench: $(STAMP) wrk
+	$(BIN)/python bench/run.py $(ARGS)
+
+## make soak: 10 minutes of mixed load on `serve --workers 2`, memory each minute (ARGS="--minutes 3")
+soak: $(STAMP) wrk
+	$(BIN)/python bench/soak.py $(ARGS)
+
+# The load generator of bench and soak: installed with apt-get when root, else say how.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }; \
+	  else \
+	    echo "make $(MAKECMDGOALS) needs wrk: sudo apt-get install wrk (Debian/Ubuntu), brew install wrk (macOS)" >&2; exit 1; \
+	  fi; }
 
 clean-data:
 	@echo "This deletes the local database in .polis/ (Ctrl-C to keep it)"; sleep 3

@@ -111,9 +111,9 @@ async def _plan(
     text, args = page_sql(resource.sql, listing.query)
     async with app.state.pool.acquire() as conn:
         explained = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {text}", *args)
-    plan: dict[str, Any] = (
-        json.loads(explained) if isinstance(explained, str) else explained
-    )[0]["Plan"]
+    plan: dict[str, Any] = (json.loads(explained) if isinstance(explained, str) else explained)[0][
+        "Plan"
+    ]
     return plan
 
 
@@ -150,7 +150,7 @@ async def test_every_allowed_interaction_filter_uses_an_index(
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=100", f'filter=/meta/modified gt "{RECENT}"', "filter=/data/state eq \"x\""]
+    "query", ["limit=100", f'filter=/meta/modified gt "{RECENT}"', 'filter=/data/state eq "x"']
 )
 async def test_a_campaigns_door_list_and_delta_sync_use_an_index(
     app: Any, settings: Settings, dataset: Dataset, query: str

@@ -397,7 +397,9 @@ async def test_a_full_pool_answers_503_after_the_acquire_timeout(
             )
             await sleeping_backend(faults_db.url)
             started = time.monotonic()
-            waited = await http.get("/v1/campaigns", headers=other)
+            # A single-document read needs the (one-connection) main pool; lists
+            # have a pool of their own.
+            waited = await http.get(f"/v1/campaigns/{uuid.uuid4()}", headers=other)
             gave_up_after = time.monotonic() - started
             held = await holder
         after = await http.get("/v1/campaigns", headers=other)

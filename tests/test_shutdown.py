@@ -279,7 +279,8 @@ async def test_sigterm_finishes_in_flight_requests_and_refuses_new_ones(
     assert refused_after < 1.5  # the supervisor looks at signals every 0.5 s
     assert exit_code == 0, server.output()
     log = server.output()
-    assert log.count("database pool closed") == workers, log
+    # Each worker closes its two pools: the main one and the one for lists.
+    assert log.count("database pool closed") == 2 * workers, log
     assert "Traceback" not in log, log
     # Nothing acknowledged is lost: the writes are in the database.
     knocked = [uuid.UUID(a.json()["id"]) for a in answers[:3]]

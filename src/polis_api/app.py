@@ -83,6 +83,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     assert settings.database_url is not None
     pool = await db.create_pool(settings, settings.database_url)
     app.state.pool = pool
+    app.state.list_pool = await db.create_pool(settings, settings.database_url, for_lists=True)
     app.state.tenants = TenantRegistry(pool, RESOURCES)
     limiter = _rate_limiter(settings)
     app.state.rate_limiter = limiter
@@ -95,6 +96,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await limiter.stop(pool)
         # uvicorn gets here after in-flight requests have finished (or were cancelled
         # at POLIS_SHUTDOWN_TIMEOUT_SECONDS), so every connection is back by now.
+        await _close_pool(app.state.list_pool)
         await _close_pool(pool)
 
 

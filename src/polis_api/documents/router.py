@@ -241,7 +241,7 @@ async def list_response(
     listing = parse_list_request(
         request.query_params, resource.filterable, settings, principal.customer_id, scope
     )
-    pool = request.app.state.pool
+    pool = request.app.state.list_pool
     if listing.stream:
         return StreamingResponse(
             service.stream_list(pool, resource, listing), media_type="application/json"

@@ -12,7 +12,7 @@ acknowledged interaction is stored, and every door the load touched follows the
 latest of its interactions. Writes bench/results/soak-<timestamp>.md (+ .json, and the
 server's log in .raw).
 
-    .venv/bin/python bench/soak.py                  # 10 minutes (about 12 in all)
+    .venv/bin/python bench/soak.py                  # 10 minutes (11 in all; +1 to build)
     .venv/bin/python bench/soak.py --minutes 2      # a shorter run
 
 The soak has a database of its own (`polis_soak`, the benchmark's dataset, built once
@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -41,7 +42,16 @@ import asyncpg
 import dataset
 import psutil
 import scenarios
-from common import AUTHOR, RESULTS_DIR, TENANT, Scale, server_env, start_database, stop_database
+from common import (
+    AUTHOR,
+    REPO,
+    RESULTS_DIR,
+    TENANT,
+    Scale,
+    server_env,
+    start_database,
+    stop_database,
+)
 from loadgen import Endpoint, run_wrk, wrk_path
 from run import git_state, log
 from servers import CpuWindow, Server, machine_load, postgres_processes
@@ -215,11 +225,8 @@ class Soak:
         self.acknowledged: list[str] = []
         self.bulk_calls = 0
         self.load_started = 0.0
-        commit, dirty = git_state()
         self.meta: dict[str, Any] = {
             "started": self.started.isoformat(timespec="seconds"),
-            "commit": commit,
-            "dirty": dirty,
             "command": " ".join(["bench/soak.py", *sys.argv[1:]]),
             "database": self.scale.database,
             "workers": args.workers,
@@ -245,11 +252,16 @@ class Soak:
                 log_path=self.log_path,
             )
             db.run_migrations(url)  # as users do before serving (`polis-api migrate`)
+            # The code under test is what the tree holds when the server starts.
+            commit, diff = server_state()
+            self.meta["commit"], self.meta["dirty"] = commit, bool(diff)
             self.server.start({"Authorization": f"Bearer {self.tokens[0]}"})
             try:
                 self.soak()
             finally:
                 self.server.stop()
+            # A commit made meanwhile that leaves the server's files alone does not count.
+            self.meta["tree_changed"] = server_diff(commit) != diff
             self.check = asyncio.run(self.consistency())
             log(f"consistency: {self.check}")
         finally:
@@ -503,6 +515,21 @@ FROM checked
 """
 
 
+SERVER_FILES = ("src", "migrations", "pyproject.toml")  # the code under test
+
+
+def server_state() -> tuple[str, str]:
+    """The commit, and how the server's own files in the tree differ from it ("" if
+    not at all; bench/, docs/ and tests/ may change: they are not the code under test)."""
+    commit, _ = git_state()
+    return commit, server_diff(commit)
+
+
+def server_diff(commit: str) -> str:
+    diff = ["git", "diff", commit, "--", *SERVER_FILES]
+    return subprocess.run(diff, cwd=REPO, capture_output=True, text=True, check=False).stdout
+
+
 def table_roles(rss: dict[str, int]) -> list[str]:
     """The parent and the workers: the per-minute tables leave out the small helpers."""
     return [role for role in rss if role == "parent" or role.startswith("worker")]
@@ -529,11 +556,13 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"# polis-api soak — {meta['started']}",
         "",
-        f"Commit `{meta['commit']}`{' (with uncommitted changes)' if meta['dirty'] else ''};"
+        f"Commit `{meta['commit']}`{' (with uncommitted changes)' if meta['dirty'] else ''}"
+        f"{' (the tree changed during the run)' if meta.get('tree_changed') else ''};"
         f" `polis-api serve --workers {meta['workers']}`; database `{meta['database']}`;"
         f" rate limiting {meta['rate_limit']}; `{meta['command']}`;"
         f" other load before the run {meta['load_before_pct']} %; {meta['total_s'] / 60:.1f} min",
         "",
+        *([f"Note: {meta['note']}", ""] if meta.get("note") else []),
         f"Load: wrk, one process per endpoint, connections each: {mix};"
         " plus the door-record bulk and the full stream (below).",
         "",

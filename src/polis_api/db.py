@@ -111,9 +111,7 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type 
         return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
 
-async def create_pool(
-    settings: Settings, url: str, *, for_lists: bool = False
-) -> asyncpg.Pool:
+async def create_pool(settings: Settings, url: str, *, for_lists: bool = False) -> asyncpg.Pool:
     """A request pool; no wait on the database in it is unbounded.
 
     A connection that breaks (the server stopped, restarted, or dropped it) is

@@ -38,6 +38,7 @@ from polis_api.resources import door_bulk
 from polis_api.resources import references as refs
 from polis_api.resources.door_records import (
     DOOR_RECORDS,
+    SERVER_OWNED,
     Change,
     DoorRecordData,
     apply_put,
@@ -47,8 +48,6 @@ from polis_api.resources.door_records import (
 from polis_api.workflow.door import DoorRuleError, StatusInfo, apply_status
 
 DOOR = "/v1/campaigns/{campaignId}/contacts/{contactId}/households/{householdId}"
-# Fields the server derives or owns; a PUT body's values for them are ignored.
-SERVER_OWNED = {"contacted", "successful", "contactHouseholdId", "lastInteraction"}
 
 CanRead = Annotated[Principal, Depends(require("read@contact-household-campaigns"))]
 CanInsert = Annotated[Principal, Depends(require("insert@contact-household-campaigns"))]

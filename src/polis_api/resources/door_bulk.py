@@ -20,12 +20,9 @@ from polis_api.documents.resource import WriteContext
 from polis_api.errors import Conflict, FieldError, ValidationFailed
 from polis_api.resources import references as refs
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
-from polis_api.resources.door_records import DOOR_RECORDS, apply_put
+from polis_api.resources.door_records import DOOR_RECORDS, SERVER_OWNED, apply_put
 from polis_api.resources.statuses import STATUSES
 from polis_api.workflow.door import DoorRuleError, StatusInfo, check_list_type, new_record
-
-# Fields the server derives or owns; a body's values for them are ignored.
-SERVER_OWNED = {"contacted", "successful", "contactHouseholdId", "lastInteraction"}
 
 
 @dataclass(frozen=True, slots=True)

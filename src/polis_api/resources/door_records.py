@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from pydantic import Field, StrictBool
 
 from polis_api.documents import repository as repo
@@ -71,11 +72,15 @@ DOOR_RECORDS = Resource(
 Change = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
+# Fields the server derives or owns; a PUT or bulk body's values for them are ignored.
+SERVER_OWNED = frozenset({"contacted", "successful", "contactHouseholdId", "lastInteraction"})
+
+
 async def find_record(
-    ctx_conn: Any, customer_id: uuid.UUID, campaign_id: str, contact_household_id: str
+    conn: asyncpg.Connection, customer_id: uuid.UUID, campaign_id: str, contact_household_id: str
 ) -> Rendered | None:
     return await repo.fetch_by_natural_key(
-        ctx_conn, DOOR_RECORDS.sql, customer_id, [campaign_id, contact_household_id]
+        conn, DOOR_RECORDS.sql, customer_id, [campaign_id, contact_household_id]
     )
 
 

@@ -195,7 +195,7 @@ async def test_a_cli_token_is_accepted_by_the_server(
 
 
 def test_cli_tokens_default_to_one_stable_dev_tenant(tmp_path: Path) -> None:
-    first = _cli(tmp_path, "token", POLIS_JWT_SECRET=TEST_SECRET)
+    first = _cli(tmp_path, "token", "--role", "admin", POLIS_JWT_SECRET=TEST_SECRET)
     second = _cli(tmp_path, "token", "--permission", "read@campaigns", POLIS_JWT_SECRET=TEST_SECRET)
 
     one, two = _decode(first.stdout.strip()), _decode(second.stdout.strip())
@@ -229,7 +229,9 @@ def test_cli_config_errors_exit_2_naming_the_variable(
 
 def test_cli_refuses_a_ttl_that_is_already_over(tmp_path: Path) -> None:
     for ttl in ("0", "-60", "soon"):
-        result = _cli(tmp_path, "token", "--ttl", ttl, POLIS_JWT_SECRET=TEST_SECRET)
+        result = _cli(
+            tmp_path, "token", "--role", "admin", "--ttl", ttl, POLIS_JWT_SECRET=TEST_SECRET
+        )
         assert result.returncode == 2, ttl
         assert "--ttl" in result.stderr and result.stdout == ""
 

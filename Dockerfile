@@ -7,6 +7,8 @@ WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY src ./src
 COPY migrations ./migrations
+# Without the `embedded` extra: the database is always DATABASE_URL's here. Editable,
+# so that the package finds migrations/ next to src/.
 RUN pip install --no-cache-dir -e . && useradd --system --home /app polis && chown -R polis /app
 USER polis
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import subprocess
 import warnings
 from collections.abc import Iterator
@@ -58,7 +59,7 @@ def embedded_database(data_dir: Path) -> Iterator[EmbeddedDatabase]:
             shared = False
         except BlockingIOError:
             shared = True
-        was_running = not shared and (pgdata / "postmaster.pid").exists()
+        was_running = not shared and _postgres_running(pgdata)
         # From exclusive to shared, or wait while a last user finishes stopping it.
         fcntl.flock(lock, fcntl.LOCK_SH)
         url, server = start_embedded(data_dir)
@@ -71,7 +72,23 @@ def embedded_database(data_dir: Path) -> Iterator[EmbeddedDatabase]:
                 stop_embedded(server)
 
 
+def _postgres_running(pgdata: Path) -> bool:
+    """Whether the PostgreSQL of ``pgdata`` runs (a crash or reboot leaves a stale pid file)."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # it runs, as another user
+    except OSError:
+        return False
+    return True
+
+
 def _last_user(lock: IO[str]) -> bool:
+    # Refused, Linux also drops the shared lock we held: we are leaving anyway.
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

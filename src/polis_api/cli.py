@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 import uvicorn
@@ -276,18 +276,26 @@ def _host_of(url: str) -> str:
     """``host:port`` of a PostgreSQL URL, without user or password."""
     netloc = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0]
     hosts = netloc.rpartition("@")[2]
-    if not hosts:
-        return "the local socket"
+    if not hosts:  # a Unix socket: ?host=/run/postgresql, or libpq's default
+        socket_dirs = parse_qs(urlsplit(url).query).get("host")
+        return f"local socket {socket_dirs[0]}" if socket_dirs else "the default local socket"
     return hosts if ":" in hosts.rsplit("]", 1)[-1] else f"{hosts}:5432"
 
 
 def _redact(text: str, url: str) -> str:
+    """``text`` without the URL or its password, should a driver ever quote them.
+
+    A password shorter than four characters is left: replacing it everywhere would
+    garble the message more than it could hide.
+    """
+    text = text.replace(url, "DATABASE_URL")
     try:
-        password = urlsplit(url).password
+        password = urlsplit(url).password or ""
     except ValueError:
-        password = None
-    for secret in {password, unquote(password or "")} - {None, ""}:
-        text = text.replace(str(secret), "***")
+        password = ""
+    for secret in {password, unquote(password)}:
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
     return text
 
 

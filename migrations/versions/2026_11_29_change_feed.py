@@ -37,6 +37,10 @@ TABLES = (
     "interactions",
 )
 
+# A phone follows one campaign's doors and interactions: their feed walks an index
+# by campaign, in change order (deleted rows included, like the main feed index).
+CAMPAIGN_FEED_TABLES = ("contact_household_campaigns", "interactions")
+
 FUNCTION = "polis_stamp_txid"
 
 
@@ -54,9 +58,16 @@ def upgrade() -> None:
             f"FOR EACH ROW EXECUTE FUNCTION {FUNCTION}()"
         )
         op.execute(f"CREATE INDEX ix_{table}_txid ON {table} (customer_id, txid, id)")
+    for table in CAMPAIGN_FEED_TABLES:
+        op.execute(
+            f"CREATE INDEX ix_{table}_campaign_txid ON {table} "
+            "(customer_id, (data ->> 'campaignId'), txid, id)"
+        )
 
 
 def downgrade() -> None:
+    for table in CAMPAIGN_FEED_TABLES:
+        op.execute(f"DROP INDEX ix_{table}_campaign_txid")
     for table in TABLES:
         op.execute(f"DROP TRIGGER {table}_txid ON {table}")
         op.execute(f"ALTER TABLE {table} DROP COLUMN txid")

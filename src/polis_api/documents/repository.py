@@ -343,7 +343,8 @@ def changes_sql(
     """
     n = len(query.params)
     text = (
-        f"SELECT txid::text, id, ({sql.document})::text FROM {sql.table} "
+        # Aliased: an output column named txid would make ORDER BY sort the text.
+        f"SELECT txid::text AS position, id, ({sql.document})::text FROM {sql.table} "
         f"WHERE {query.where} AND txid < ${n + 1}::text::xid8 "
         f"AND (txid, id) > (${n + 2}::text::xid8, ${n + 3}::uuid) "
         f"ORDER BY txid, id LIMIT ${n + 4}"

@@ -6,6 +6,8 @@ tenant's rows stay together and the schema can be distributed by tenant (Citus).
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -48,7 +50,7 @@ class Xid8(UserDefinedType[int]):
 TXID_TRIGGER_FUNCTION = "polis_stamp_txid"
 
 
-def document_table(name: str, *indexes: tuple[str, str]) -> Table:
+def document_table(name: str, *indexes: tuple[str, str], feeds_by: tuple[str, ...] = ()) -> Table:
     """A document table plus its sync indexes and the resource's own indexes.
 
     ``txid`` is the change feed's position (set by the ``TXID_TRIGGER_FUNCTION``
@@ -56,6 +58,8 @@ def document_table(name: str, *indexes: tuple[str, str]) -> Table:
 
     ``indexes`` are ``(suffix, SQL expression list)`` pairs; the expressions must be
     written exactly as ``filtering.to_sql`` emits them, or PostgreSQL won't use them.
+    ``feeds_by`` names data fields clients follow the change feed by (a campaign's
+    doors): each gets an index in change order under that field, tombstones included.
     """
     table = Table(
         name,
@@ -91,6 +95,12 @@ def document_table(name: str, *indexes: tuple[str, str]) -> Table:
     )
     for suffix, expressions in indexes:
         Index(f"ix_{name}_{suffix}", text(expressions), postgresql_where=live)
+    for field in feeds_by:
+        suffix = re.sub(r"(?<!^)(?=[A-Z])", "_", field.removesuffix("Id")).lower()
+        Index(
+            f"ix_{name}_{suffix}_txid",
+            text(f"customer_id, (data ->> '{field}'), txid, id"),
+        )
     return table
 
 

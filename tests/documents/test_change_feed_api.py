@@ -437,23 +437,48 @@ async def test_every_list_route_documents_since(client: httpx.AsyncClient) -> No
 # --- exactness under concurrency -----------------------------------------------------------
 
 
+class OldWayPhone:
+    """A phone syncing the Polis way: /meta/modified gt the latest modified it saw."""
+
+    def __init__(self, client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> None:
+        self.client = client
+        self.path = path
+        self.headers = headers
+        self.cursor = "1970-01-01T00:00:00.000Z"
+
+    async def changes(self) -> set[str]:
+        response = await self.client.get(
+            self.path,
+            params={"filter": f'/meta/modified gt "{self.cursor}"', "limit": 1000},
+            headers=self.headers,
+        )
+        assert response.status_code == 200, response.text
+        documents: list[dict[str, Any]] = response.json()["data"]
+        self.cursor = max([self.cursor, *(d["meta"]["modified"] for d in documents)])
+        return _ids(documents)
+
+
 async def test_a_write_that_commits_late_is_delivered_where_modified_gt_misses_it(
     client: httpx.AsyncClient, admin: dict[str, str], raw: asyncpg.Connection, tenant: Tenant
 ) -> None:
-    """The phone's old way (/meta/modified gt the latest seen) loses a write whose
-    transaction read the clock, then committed after a later write was seen."""
+    """An interaction is stored, then waits for its door's row lock and commits late,
+    after a later write elsewhere was seen: the old way loses it (and its door's
+    move), the feed delivers both."""
     slow_door = await door(client, admin)
     quick_door = await door(client, admin, campaign_id=slow_door.campaign_id)
     first = await client.post(INTERACTIONS, json=interaction(slow_door), headers=admin)
     assert first.status_code == 201, first.text
-    feed = Feed(client, INTERACTIONS, admin)
-    seen = await feed.until({first.json()["id"]})
-    cursor = max(document["meta"]["modified"] for document in seen)
-
-    # Another writer holds the door's row: the next interaction there is stored, then
-    # waits to move the door, and so commits late.
     record = (await client.get(slow_door.path, headers=admin)).json()
-    locker = raw.transaction()
+    doors_path = f"/v1/campaigns/{slow_door.campaign_id}/contact-households"
+    interactions, doors = Feed(client, INTERACTIONS, admin), Feed(client, doors_path, admin)
+    await interactions.until({first.json()["id"]})
+    await doors.until({record["id"]})
+    old_interactions = OldWayPhone(client, INTERACTIONS, admin)
+    old_doors = OldWayPhone(client, doors_path, admin)
+    assert await old_interactions.changes() == {first.json()["id"]}
+    assert await old_doors.changes() == {record["id"]}
+
+    locker = raw.transaction()  # another writer holding the slow door's row
     await locker.start()
     await raw.execute(
         "SELECT 1 FROM contact_household_campaigns WHERE customer_id = $1 AND id = $2 FOR UPDATE",
@@ -468,33 +493,29 @@ async def test_a_write_that_commits_late_is_delivered_where_modified_gt_misses_i
         quick = await client.post(INTERACTIONS, json=interaction(quick_door), headers=admin)
         assert quick.status_code == 201, quick.text
         quick_id = quick.json()["id"]
+        quick_record_id = (await client.get(quick_door.path, headers=admin)).json()["id"]
 
-        old_way = await _modified_after(client, admin, cursor)
-        assert quick_id in _ids(old_way)
-        cursor = max(document["meta"]["modified"] for document in old_way)
-        # The feed holds the quick write back while an older transaction is open.
-        assert quick_id not in _ids(await feed.to_the_end())
+        assert await old_interactions.changes() == {quick_id}
+        assert await old_doors.changes() == {quick_record_id}
+        # The feed holds the quick writes back while an older transaction is open.
+        assert await interactions.to_the_end() == []
+        assert await doors.to_the_end() == []
     finally:
         await locker.rollback()
     late = await late_request
     assert late.status_code == 201, late.text
     late_id = late.json()["id"]
+    moved = (await client.get(slow_door.path, headers=admin)).json()
 
     assert late.json()["meta"]["modified"] < quick.json()["meta"]["modified"]
-    assert late_id not in _ids(await _modified_after(client, admin, cursor))
-    delivered = await feed.until({late_id, quick_id})
+    assert moved["meta"]["modified"] < quick.json()["meta"]["modified"]
+    assert await old_interactions.changes() == set()  # lost
+    assert await old_doors.changes() == set()  # lost
+    delivered = await interactions.until({late_id, quick_id})
     assert sorted(_ids(delivered)) == sorted({late_id, quick_id}) and len(delivered) == 2
-
-
-async def _modified_after(
-    client: httpx.AsyncClient, headers: dict[str, str], cursor: str
-) -> list[dict[str, Any]]:
-    response = await client.get(
-        INTERACTIONS, params={"filter": f'/meta/modified gt "{cursor}"'}, headers=headers
-    )
-    assert response.status_code == 200, response.text
-    documents: list[dict[str, Any]] = response.json()["data"]
-    return documents
+    delivered_doors = await doors.until({record["id"], quick_record_id})
+    assert len(delivered_doors) == 2 and moved in delivered_doors
+    assert moved["data"]["lastInteraction"]["interactionId"] == late_id
 
 
 async def test_an_open_transaction_elsewhere_delays_delivery_but_loses_nothing(

@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from fastapi import FastAPI
 
 from polis_api.config import Settings
 from polis_api.documents.etag import compute_etag
-from polis_api.documents.feed import decode_token, encode_token
+from polis_api.documents.feed import SyncToken, decode_token, encode_token
 from polis_api.documents.repository import Position
 from tests.builders import assert_problem, campaign, create, if_match
 from tests.canvassing import door, interaction
@@ -346,8 +347,9 @@ async def test_skip_sort_and_count_are_refused_with_since(
 
 
 # A well-formed token but for its version byte (2), and one a byte too long.
-WRONG_VERSION = "Ag" + encode_token(Position(1, uuid.UUID(int=0)), datetime.now(UTC))[2:]
-WRONG_LENGTH = encode_token(Position(1, uuid.UUID(int=0)), datetime.now(UTC)) + "AA"
+WELL_FORMED = encode_token(SyncToken(Position(1, uuid.UUID(int=0)), 1, datetime.now(UTC)))
+WRONG_VERSION = "Ag" + WELL_FORMED[2:]
+WRONG_LENGTH = WELL_FORMED + "AA"
 
 
 @pytest.mark.parametrize(
@@ -379,7 +381,7 @@ async def test_two_since_tokens_are_refused(
 
 def _issued_ago(token: str, age: timedelta) -> str:
     """The same position, as if the server had issued it ``age`` ago."""
-    return encode_token(decode_token(token).after, datetime.now(UTC) - age)
+    return encode_token(replace(decode_token(token), issued=datetime.now(UTC) - age))
 
 
 @pytest.mark.parametrize(
@@ -402,6 +404,26 @@ async def test_a_token_older_than_the_tombstone_horizon_is_gone(
         assert "since=" in body["detail"]
         # Resyncing from the beginning is always possible.
         assert (await client.get(CAMPAIGNS, params={"since": ""}, headers=admin)).status_code == 200
+
+
+@pytest.mark.parametrize("copy", ["another cluster", "beyond this cluster's transactions"])
+async def test_a_token_from_another_copy_of_the_database_is_gone(
+    client: httpx.AsyncClient, admin: dict[str, str], copy: str
+) -> None:
+    """A database restored from a dump into a new cluster counts transactions from the
+    start again: a position from before cannot be continued from."""
+    feed = Feed(client, CAMPAIGNS, admin)
+    await feed.to_the_end()
+    token = decode_token(feed.token)
+    if copy == "another cluster":
+        token = replace(token, cluster=token.cluster ^ 1)
+    else:
+        token = replace(token, after=Position(1 << 62, uuid.UUID(int=0)))
+
+    response = await client.get(CAMPAIGNS, params={"since": encode_token(token)}, headers=admin)
+
+    body = assert_problem(response, 410, "SYNC_TOKEN_EXPIRED")
+    assert "since=" in body["detail"]
 
 
 async def test_the_tombstone_horizon_is_a_setting(

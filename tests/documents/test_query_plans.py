@@ -20,6 +20,7 @@ import pytest
 from starlette.datastructures import QueryParams
 
 from polis_api.config import Settings
+from polis_api.documents.feed import BEGINNING
 from polis_api.documents.listing import parse_list_request
 from polis_api.documents.repository import changes_sql, page_sql, snapshot_horizon
 from polis_api.documents.resource import Resource
@@ -185,10 +186,11 @@ async def _feed_plan(
     listing = parse_list_request(
         QueryParams(query), resource.filterable, settings, data.customer_id, scope or None
     )
-    assert listing.since is not None
+    assert listing.feed
+    after = listing.since.after if listing.since is not None else BEGINNING
     async with app.state.pool.acquire() as conn:
         horizon = await snapshot_horizon(conn)
-        text, args = changes_sql(resource.sql, listing.query, listing.since, horizon, 101)
+        text, args = changes_sql(resource.sql, listing.query, after, horizon.oldest_running, 101)
         explained = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {text}", *args)
     plan: dict[str, Any] = (json.loads(explained) if isinstance(explained, str) else explained)[0][
         "Plan"

@@ -6,7 +6,9 @@ id. A feed page holds only rows below the oldest transaction still running
 that is what makes "changes since my token" exact, where a timestamp is not.
 
 The token a client holds is opaque: urlsafe base64 of a version byte, the position
-after which to continue, and when it was issued (for the tombstone horizon).
+after which to continue, the database cluster the position belongs to (transaction
+ids start again in a cluster restored from a dump), and when it was issued (for the
+tombstone horizon).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from polis_api.errors import BadSyncToken, SyncTokenExpired
 
 BEGINNING = Position(0, uuid.UUID(int=0))
 _LAST_ID = uuid.UUID(int=(1 << 128) - 1)
-_LAYOUT = struct.Struct(">BQ16sq")  # version, txid, id, issued (ms since the epoch)
+# version, txid, id, cluster (system identifier), issued (ms since the Unix epoch)
+_LAYOUT = struct.Struct(">BQ16sQq")
 _VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -35,19 +38,21 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @dataclass(frozen=True, slots=True)
 class SyncToken:
     after: Position
+    cluster: int
     issued: datetime
 
 
-def encode_token(after: Position, issued: datetime) -> str:
-    millis = (issued - _EPOCH) // timedelta(milliseconds=1)
-    packed = _LAYOUT.pack(_VERSION, after.txid, after.id.bytes, millis)
+def encode_token(token: SyncToken) -> str:
+    millis = (token.issued - _EPOCH) // timedelta(milliseconds=1)
+    after = token.after
+    packed = _LAYOUT.pack(_VERSION, after.txid, after.id.bytes, token.cluster, millis)
     return base64.urlsafe_b64encode(packed).rstrip(b"=").decode("ascii")
 
 
 def decode_token(text: str) -> SyncToken:
     try:
         packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        version, txid, id_bytes, millis = _LAYOUT.unpack(packed)
+        version, txid, id_bytes, cluster, millis = _LAYOUT.unpack(packed)
         issued = _EPOCH + timedelta(milliseconds=millis)
     except (binascii.Error, ValueError, struct.error, OverflowError):
         version = None
@@ -56,17 +61,17 @@ def decode_token(text: str) -> SyncToken:
             "'since' is not a sync token this server issued; send meta.next from a previous "
             "answer, or since= (empty) to start from the beginning."
         )
-    return SyncToken(Position(txid, uuid.UUID(bytes=id_bytes)), issued)
+    return SyncToken(Position(txid, uuid.UUID(bytes=id_bytes)), cluster, issued)
 
 
-def position_since(text: str, tombstone_days: int, now: datetime) -> Position:
-    """Where a feed continues: the token's position, or the beginning for ``since=``.
+def token_since(text: str, tombstone_days: int, now: datetime) -> SyncToken | None:
+    """The token a feed continues from; None for ``since=`` (from the beginning).
 
     A token older than the tombstone horizon is refused: deletions it has not seen
     may have been purged, so only a full resync is exact.
     """
     if not text:
-        return BEGINNING
+        return None
     token = decode_token(text)
     if now - token.issued > timedelta(days=tombstone_days):
         raise SyncTokenExpired(
@@ -74,14 +79,32 @@ def position_since(text: str, tombstone_days: int, now: datetime) -> Position:
             "deleted documents are kept. Discard the local copy and sync again from since= "
             "(empty)."
         )
+    return token
+
+
+def _continue_from(token: SyncToken | None, bounds: repo.Horizon) -> Position:
+    if token is None:
+        return BEGINNING
+    if token.cluster != bounds.cluster or token.after.txid >= bounds.next:
+        # Its position means nothing here: the database was restored into a new
+        # cluster (transaction ids start again), or the token was made up.
+        raise SyncTokenExpired(
+            "This sync token comes from another copy of the database. Discard the local "
+            "copy and sync again from since= (empty)."
+        )
     return token.after
 
 
 async def feed_page(
-    conn: asyncpg.Connection, sql: repo.DocumentSql, query: repo.ListQuery, after: Position
+    conn: asyncpg.Connection,
+    sql: repo.DocumentSql,
+    query: repo.ListQuery,
+    since: SyncToken | None,
 ) -> str:
     """``{"data": [changes], "meta": {"next": token, "more": bool}}``."""
-    horizon = await repo.snapshot_horizon(conn)
+    bounds = await repo.snapshot_horizon(conn)
+    after = _continue_from(since, bounds)
+    horizon = bounds.oldest_running
     changes = await repo.fetch_changes(conn, sql, query, after, horizon, query.limit + 1)
     more = len(changes) > query.limit
     changes = changes[: query.limit]
@@ -91,6 +114,7 @@ async def feed_page(
         # Everything matching below the horizon has been delivered: skip past it, so
         # the next call need not walk the rows the filter left out again.
         last = max(after, Position(horizon - 1, _LAST_ID), *(c.position for c in changes))
-    meta = {"next": encode_token(last, datetime.now(UTC)), "more": more}
+    next_token = SyncToken(last, bounds.cluster, datetime.now(UTC))
+    meta = {"next": encode_token(next_token), "more": more}
     body = ",".join(change.body for change in changes)
     return '{"data":[' + body + '],"meta":' + jsoncodec.dumps(meta) + "}"

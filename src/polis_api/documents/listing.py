@@ -12,8 +12,8 @@ from starlette.datastructures import QueryParams
 
 from polis_api import jsoncodec
 from polis_api.config import Settings
-from polis_api.documents.feed import position_since
-from polis_api.documents.repository import ListQuery, Position
+from polis_api.documents.feed import SyncToken, token_since
+from polis_api.documents.repository import ListQuery
 from polis_api.errors import BadFilter, ValidationFailed
 from polis_api.filtering.ast import And, Node
 from polis_api.filtering.parser import parse_filter
@@ -84,8 +84,9 @@ class ListRequest:
     query: ListQuery
     count: bool
     stream: bool
-    # With since=: a change feed page continuing after this position.
-    since: Position | None = None
+    # With since=: a change feed page continuing from this token (None: from the start).
+    feed: bool = False
+    since: SyncToken | None = None
 
 
 def parse_list_request(
@@ -139,7 +140,7 @@ def _since(params: QueryParams) -> str | None:
 def _feed_request(
     since: str, where: str, bound: Params, limit: int, settings: Settings
 ) -> ListRequest:
-    after = position_since(since, settings.tombstone_days, datetime.now(UTC))
+    token = token_since(since, settings.tombstone_days, datetime.now(UTC))
     # Never streamed: a larger limit (the app's "all" included) gets one full page,
     # and meta.more tells the client to call again.
     query = ListQuery(
@@ -149,7 +150,7 @@ def _feed_request(
         limit=min(limit, settings.max_page_size),
         skip=0,
     )
-    return ListRequest(query=query, count=False, stream=False, since=after)
+    return ListRequest(query=query, count=False, stream=False, feed=True, since=token)
 
 
 def _filter_node(params: QueryParams, settings: Settings) -> Node | None:

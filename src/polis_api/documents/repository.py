@@ -326,10 +326,24 @@ class Change:
     body: str
 
 
-async def snapshot_horizon(conn: asyncpg.Connection) -> int:
-    """The oldest transaction id still running: every row written below it is final
-    (committed or rolled back), so no change can later appear behind a cursor there."""
-    return int(await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"))
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """The current snapshot's bounds: every transaction below ``oldest_running`` has
+    finished (committed or rolled back), so no change can later appear behind a cursor
+    there; ``next`` is the first transaction id not yet handed out. Transaction ids
+    belong to one database cluster, named by ``cluster`` (its system identifier)."""
+
+    oldest_running: int
+    next: int
+    cluster: int
+
+
+async def snapshot_horizon(conn: asyncpg.Connection) -> Horizon:
+    row = await conn.fetchrow(
+        "SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text, c.system_identifier "
+        "FROM pg_current_snapshot() AS s, pg_control_system() AS c"
+    )
+    return Horizon(int(row[0]), int(row[1]), int(row[2]))
 
 
 def changes_sql(

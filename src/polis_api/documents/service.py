@@ -255,7 +255,7 @@ async def delete_document(
 
 async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> str:
     sql = resource.sql
-    if request.since is not None:
+    if request.feed:
         return await feed_page(conn, sql, request.query, request.since)
     if not request.count:
         rows = await repo.fetch_page(conn, sql, request.query)

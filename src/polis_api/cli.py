@@ -1,8 +1,9 @@
-"""polis-api serve | migrate | token (SPEC §7)."""
+"""polis-api serve | migrate | token | purge-tombstones (SPEC §7, §8)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import json
 import logging
@@ -16,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import asyncpg
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
@@ -69,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         "--kid", default=None, help="sign with this key of POLIS_JWT_KEYS (shared secrets only)"
     )
     token.set_defaults(command=_token)
+
+    purge = commands.add_parser(
+        "purge-tombstones",
+        help="remove deleted documents older than POLIS_TOMBSTONE_DAYS (plus a day)",
+    )
+    purge.set_defaults(command=_purge_tombstones)
     return parser
 
 
@@ -203,6 +211,26 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     with database(settings) as (url, _):
         db.run_migrations(url)
     print(f"database is at migration {db.head_revision()}")
+    return 0
+
+
+def _purge_tombstones(args: argparse.Namespace, settings: Settings) -> int:
+    from polis_api.documents.feed import purge_tombstones
+    from polis_api.resources.registry import RESOURCES
+
+    tables = sorted({resource.table for resource in RESOURCES})
+
+    async def purge(url: str) -> dict[str, int]:
+        conn = await asyncpg.connect(url)
+        try:
+            return await purge_tombstones(conn, tables, settings.tombstone_days)
+        finally:
+            await conn.close()
+
+    with database(settings) as (url, _):
+        removed = asyncio.run(purge(url))
+    for table, count in removed.items():
+        print(f"{table}: {count} tombstone(s) removed")
     return 0
 
 

@@ -9,6 +9,9 @@ until it arrives, and never assert on how soon.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -603,3 +606,48 @@ async def test_modified_never_goes_backwards_when_a_write_waited_for_the_row(
     assert patched["meta"]["modified"] >= stamped
     served = {**patched, "meta": {k: v for k, v in patched["meta"].items() if k != "etag"}}
     assert compute_etag(served) == patched["meta"]["etag"]
+
+
+# --- purging old tombstones ----------------------------------------------------------------
+
+
+async def test_purge_removes_only_tombstones_older_than_the_horizon_and_a_day(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    raw: asyncpg.Connection,
+    tenant: Tenant,
+    database_url: str,
+) -> None:
+    old_tombstone, young_tombstone, old_live = [
+        await _add(client, admin, name) for name in ("old tombstone", "young", "old live")
+    ]
+    for document in (old_tombstone, young_tombstone):
+        await _delete(client, admin, CAMPAIGNS, document)
+    # Age rows as if written long ago: just past 90 days and a day, and just inside.
+    ages = [
+        (old_tombstone, timedelta(days=91, hours=1)),
+        (old_live, timedelta(days=200)),
+        (young_tombstone, timedelta(days=90, hours=23)),
+    ]
+    for document, age in ages:
+        await raw.execute(
+            "UPDATE campaigns SET modified = now() - $3::interval "
+            "WHERE customer_id = $1 AND id = $2",
+            tenant.customer_id,
+            uuid.UUID(document["id"]),
+            age,
+        )
+
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "polis_api.cli", "purge-tombstones"],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "campaigns:" in result.stdout
+    left = await raw.fetch("SELECT id FROM campaigns WHERE customer_id = $1", tenant.customer_id)
+    assert {str(row["id"]) for row in left} == {young_tombstone["id"], old_live["id"]}

@@ -17,6 +17,7 @@ import base64
 import binascii
 import struct
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -93,6 +94,20 @@ def _continue_from(token: SyncToken | None, bounds: repo.Horizon) -> Position:
             "copy and sync again from since= (empty)."
         )
     return token.after
+
+
+# Tombstones are purged only a day after the horizon: a deletion's meta.modified is
+# read when its request starts, possibly before a token that has not seen it was
+# issued; the day covers any transaction's length.
+PURGE_MARGIN = timedelta(days=1)
+
+
+async def purge_tombstones(
+    conn: asyncpg.Connection, tables: Sequence[str], tombstone_days: int
+) -> dict[str, int]:
+    """Remove tombstones no valid sync token can still be owed; counts by table."""
+    older_than = timedelta(days=tombstone_days) + PURGE_MARGIN
+    return {table: await repo.purge_tombstones(conn, table, older_than) for table in tables}
 
 
 async def feed_page(

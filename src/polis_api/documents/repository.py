@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -376,6 +377,15 @@ async def fetch_changes(
 ) -> list[Change]:
     text, args = changes_sql(sql, query, after, horizon, limit)
     return [Change(Position(int(row[0]), row[1]), row[2]) for row in await conn.fetch(text, *args)]
+
+
+async def purge_tombstones(conn: asyncpg.Connection, table: str, older_than: timedelta) -> int:
+    """Remove deleted documents last written longer ago than ``older_than`` (every
+    tenant: a maintenance task, not a request). Returns how many were removed."""
+    status: str = await conn.execute(
+        f"DELETE FROM {table} WHERE is_deleted AND modified < now() - $1::interval", older_than
+    )
+    return int(status.split()[-1])
 
 
 # Set-based writes for bulk endpoints: one statement per step, whatever the size.

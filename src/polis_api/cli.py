@@ -139,6 +139,12 @@ def _parser() -> argparse.ArgumentParser:
         "POLIS_JWT_SECRET, else the last shared secret in POLIS_JWT_KEYS)",
     )
     token.set_defaults(command=_token, parser=token)
+
+    purge = commands.add_parser(
+        "purge-tombstones",
+        help="remove deleted documents older than POLIS_TOMBSTONE_DAYS (plus a day)",
+    )
+    purge.set_defaults(command=_purge_tombstones)
     return parser
 
 
@@ -396,6 +402,27 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
         _check_reachable(database_, settings)
         _migrate_or_explain(database_)
     print(f"database is at migration {db.head_revision()}")
+    return 0
+
+
+def _purge_tombstones(args: argparse.Namespace, settings: Settings) -> int:
+    from polis_api.documents.feed import purge_tombstones
+    from polis_api.resources.registry import RESOURCES
+
+    tables = sorted({resource.table for resource in RESOURCES})
+
+    async def purge(url: str) -> dict[str, int]:
+        conn = await asyncpg.connect(url)
+        try:
+            return await purge_tombstones(conn, tables, settings.tombstone_days)
+        finally:
+            await conn.close()
+
+    with database(settings) as database_:
+        _check_reachable(database_, settings)
+        removed = asyncio.run(purge(database_.url))
+    for table, count in removed.items():
+        print(f"{table}: {count} tombstone(s) removed")
     return 0
 
 

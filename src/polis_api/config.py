@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_filter_depth: int = Field(default=32, gt=0)
     max_page_size: int = Field(default=1000, gt=0)
     max_bulk_items: int = Field(default=10_000, gt=0)
+    # How long deleted documents stay findable by the change feed (since=); a sync
+    # token older than this is refused with 410 so the client resyncs from scratch.
+    tombstone_days: int = Field(default=90, gt=0)
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     rate_limit_per_minute: int = Field(default=1200, ge=0)  # 0 turns rate limiting off
     rate_limit_sync_seconds: float = Field(default=0.2, gt=0, le=10)

@@ -84,6 +84,12 @@ def invalid_field(path: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"{path}: {message}.", errors=[FieldError(path=path, message=message)])
 
 
+class BadSyncToken(ApiError):
+    status = 400
+    code = "BAD_SYNC_TOKEN"
+    title = "The sync token is not valid"
+
+
 class InvalidPatch(ApiError):
     status = 400
     code = "INVALID_PATCH"
@@ -126,6 +132,12 @@ class Conflict(ApiError):
 class PatchTestFailed(Conflict):
     code = "PATCH_TEST_FAILED"
     title = "A JSON Patch test operation failed"
+
+
+class SyncTokenExpired(ApiError):
+    status = 410
+    code = "SYNC_TOKEN_EXPIRED"
+    title = "The sync token has expired"
 
 
 class PreconditionFailed(ApiError):

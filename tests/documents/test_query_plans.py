@@ -1,4 +1,5 @@
-"""Every allowed filter, a campaign's door list and its delta sync are index-served.
+"""Every allowed filter, a campaign's door list, its delta sync and the change feed
+are index-served.
 
 The queries are the ones the server itself compiles (``parse_list_request`` and
 ``page_sql``), explained with real values against a tenant with tens of thousands
@@ -19,8 +20,9 @@ import pytest
 from starlette.datastructures import QueryParams
 
 from polis_api.config import Settings
+from polis_api.documents.feed import BEGINNING
 from polis_api.documents.listing import parse_list_request
-from polis_api.documents.repository import page_sql
+from polis_api.documents.repository import changes_sql, page_sql, snapshot_horizon
 from polis_api.documents.resource import Resource
 from polis_api.resources.door_records import DOOR_RECORDS
 from polis_api.resources.households import HOUSEHOLDS
@@ -176,3 +178,68 @@ async def test_household_filters_use_an_index(
     plan = await _plan(app, settings, HOUSEHOLDS, query, dataset)
 
     _assert_index_served(plan, "households")
+
+
+async def _feed_plan(
+    app: Any, settings: Settings, resource: Resource, query: str, data: Dataset, **scope: str
+) -> dict[str, Any]:
+    listing = parse_list_request(
+        QueryParams(query), resource.filterable, settings, data.customer_id, scope or None
+    )
+    assert listing.feed
+    after = listing.since.after if listing.since is not None else BEGINNING
+    async with app.state.pool.acquire() as conn:
+        horizon = await snapshot_horizon(conn)
+        text, args = changes_sql(resource.sql, listing.query, after, horizon.oldest_running, 101)
+        explained = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {text}", *args)
+    plan: dict[str, Any] = (json.loads(explained) if isinstance(explained, str) else explained)[0][
+        "Plan"
+    ]
+    return plan
+
+
+@pytest.mark.parametrize(
+    ("resource", "table", "query"),
+    [
+        (INTERACTIONS, "interactions", "since="),
+        (HOUSEHOLDS, "households", "since=&limit=500"),
+        (DOOR_RECORDS, "contact_household_campaigns", "since="),
+    ],
+)
+async def test_the_change_feed_walks_the_txid_index(
+    app: Any, settings: Settings, dataset: Dataset, resource: Resource, table: str, query: str
+) -> None:
+    plan = await _feed_plan(app, settings, resource, query, dataset)
+
+    _assert_walks(plan, table, f"ix_{table}_txid")
+
+
+@pytest.mark.parametrize(
+    ("resource", "table", "scope", "query"),
+    [
+        (INTERACTIONS, "interactions", {}, "since=&filter[/data/campaignId]={campaign_id}"),
+        (DOOR_RECORDS, "contact_household_campaigns", {"/data/campaignId": ""}, "since="),
+    ],
+)
+async def test_a_campaigns_change_feed_walks_its_campaign_index(
+    app: Any,
+    settings: Settings,
+    dataset: Dataset,
+    resource: Resource,
+    table: str,
+    scope: dict[str, str],
+    query: str,
+) -> None:
+    scope = {path: dataset.campaign_id for path in scope}
+    plan = await _feed_plan(
+        app, settings, resource, query.format(**vars(dataset)), dataset, **scope
+    )
+
+    _assert_walks(plan, table, f"ix_{table}_campaign_txid")
+
+
+def _assert_walks(plan: dict[str, Any], table: str, index: str) -> None:
+    scans = [n for n in _nodes(plan) if n.get("Relation Name") == table]
+    assert [n.get("Index Name") for n in scans] == [index], json.dumps(plan, indent=1)
+    # In (txid, id) order straight from the index: no sort of the tenant's rows.
+    assert not [n for n in _nodes(plan) if n["Node Type"] == "Sort"], json.dumps(plan, indent=1)

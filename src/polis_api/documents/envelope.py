@@ -138,7 +138,13 @@ class StoredDocument:
         return compute_etag(self.envelope(resource))
 
     def revised(self, *, data: dict[str, Any], by: uuid.UUID, at: datetime) -> StoredDocument:
-        return replace(self, data=data, modified=at, modified_by=by)
+        return replace(self, data=data, modified=self._next_modified(at), modified_by=by)
 
     def deleted(self, *, by: uuid.UUID, at: datetime) -> StoredDocument:
-        return replace(self, is_deleted=True, modified=at, modified_by=by)
+        return replace(self, is_deleted=True, modified=self._next_modified(at), modified_by=by)
+
+    def _next_modified(self, at: datetime) -> datetime:
+        # Writers read the clock before waiting for the row lock, so a writer that
+        # waited may hold an older time than the revision it now replaces; meta.modified
+        # must never go backwards for one document (SPEC §8).
+        return max(at, self.modified)

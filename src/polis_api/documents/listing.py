@@ -1,15 +1,18 @@
-"""List parameters (SPEC §5): both filter spellings, limit/skip, both sort spellings."""
+"""List parameters (SPEC §5): both filter spellings, limit/skip, both sort spellings,
+and since= for the change feed (SPEC §8)."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from starlette.datastructures import QueryParams
 
 from polis_api import jsoncodec
 from polis_api.config import Settings
+from polis_api.documents.feed import SyncToken, token_since
 from polis_api.documents.repository import ListQuery
 from polis_api.errors import BadFilter, ValidationFailed
 from polis_api.filtering.ast import And, Node
@@ -27,7 +30,9 @@ from polis_api.filtering.to_sql import (
 LIMIT_ALL = 9007199254740991
 DEFAULT_LIMIT = 100
 _DIRECTIONS = {"ASC", "DESC"}
-_KNOWN = {"filter", "limit", "skip", "sort", "count"}
+_KNOWN = {"filter", "limit", "skip", "sort", "count", "since"}
+# A feed comes in change order from a position, so these list options make no sense there.
+_NOT_WITH_SINCE = ("skip", "sort", "count")
 _DIGITS = re.compile(r"[0-9]{1,20}")
 
 
@@ -61,6 +66,16 @@ LIST_PARAMETERS = [
         'JSON ["data/name","ASC"] or repeated sort=/data/name&sort=DESC; ties by id.',
     ),
     _query_parameter("count", {"type": "boolean", "default": False}, "Add meta.total."),
+    _query_parameter(
+        "since",
+        {"type": "string"},
+        "The change feed: documents created, changed or deleted (as tombstones, "
+        "meta.isDeleted true) after this sync token, in change order, each once in its "
+        "latest version. Empty: from the beginning. Send meta.next as the next since; "
+        "call again at once while meta.more is true. Pages of at most the maximum page "
+        "size; filter applies; skip, sort and count are refused. 410 SYNC_TOKEN_EXPIRED: "
+        "sync again from an empty since.",
+    ),
 ]
 
 
@@ -69,6 +84,9 @@ class ListRequest:
     query: ListQuery
     count: bool
     stream: bool
+    # With since=: a change feed page continuing from this token (None: from the start).
+    feed: bool = False
+    since: SyncToken | None = None
 
 
 def parse_list_request(
@@ -78,14 +96,18 @@ def parse_list_request(
     customer_id: uuid.UUID,
     scope: dict[str, str] | None = None,
 ) -> ListRequest:
+    since = _since(params)
     bound = Params([customer_id])
-    where = "customer_id = $1 AND NOT is_deleted"
+    # A feed includes deleted documents: they are the tombstones a phone must see.
+    where = "customer_id = $1" if since is not None else "customer_id = $1 AND NOT is_deleted"
     for path, value in (scope or {}).items():
         where += f" AND {compile_filter(equality_filter(path, value), ANY_DATA_PATH, bound)}"
     node = _filter_node(params, settings)
     if node is not None:
         where += f" AND {compile_filter(node, policy, bound)}"
     limit = _non_negative_int(params, "limit", DEFAULT_LIMIT)
+    if since is not None:
+        return _feed_request(since, where, bound, limit, settings)
     skip = _non_negative_int(params, "skip", 0)
     return ListRequest(
         query=ListQuery(
@@ -99,6 +121,36 @@ def parse_list_request(
         # Beyond one page a client wants "everything": stream it rather than buffer.
         stream=limit > settings.max_page_size,
     )
+
+
+def _since(params: QueryParams) -> str | None:
+    values = params.getlist("since")
+    if len(values) > 1:
+        raise ValidationFailed("Send at most one 'since' token.")
+    if values:
+        for name in _NOT_WITH_SINCE:
+            if name in params:
+                raise ValidationFailed(
+                    f"'{name}' cannot be combined with 'since': a change feed comes in "
+                    "change order and is paged by meta.next."
+                )
+    return values[0] if values else None
+
+
+def _feed_request(
+    since: str, where: str, bound: Params, limit: int, settings: Settings
+) -> ListRequest:
+    token = token_since(since, settings.tombstone_days, datetime.now(UTC))
+    # Never streamed: a larger limit (the app's "all" included) gets one full page,
+    # and meta.more tells the client to call again.
+    query = ListQuery(
+        where=where,
+        order_by="txid, id",
+        params=bound.values,
+        limit=min(limit, settings.max_page_size),
+        skip=0,
+    )
+    return ListRequest(query=query, count=False, stream=False, feed=True, since=token)
 
 
 def _filter_node(params: QueryParams, settings: Settings) -> Node | None:
@@ -124,7 +176,7 @@ def _filter_node(params: QueryParams, settings: Settings) -> Node | None:
             # A typo such as "limt=" or "srot=" must not silently be ignored.
             raise ValidationFailed(
                 f"Unknown list parameter {key!r}; lists take filter, filter[/data/field], "
-                "limit, skip, sort and count."
+                "limit, skip, sort, count and since."
             )
     if len(clauses) > settings.max_filter_clauses:
         raise BadFilter(f"At most {settings.max_filter_clauses} filter clauses are allowed.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -307,6 +308,84 @@ async def stream_rows(
         for row in rows:
             yield row[0]
     await conn.execute("CLOSE polis_stream")
+
+
+# The change feed (since=): rows in commit order, tombstones included.
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """Where a row stands in the change feed: its writer's transaction id, then its id."""
+
+    txid: int
+    id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    position: Position
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """The current snapshot's bounds: every transaction below ``oldest_running`` has
+    finished (committed or rolled back), so no change can later appear behind a cursor
+    there; ``next`` is the first transaction id not yet handed out. Transaction ids
+    belong to one database cluster, named by ``cluster`` (its system identifier)."""
+
+    oldest_running: int
+    next: int
+    cluster: int
+
+
+async def snapshot_horizon(conn: asyncpg.Connection) -> Horizon:
+    row = await conn.fetchrow(
+        "SELECT pg_snapshot_xmin(s)::text, pg_snapshot_xmax(s)::text, c.system_identifier "
+        "FROM pg_current_snapshot() AS s, pg_control_system() AS c"
+    )
+    return Horizon(int(row[0]), int(row[1]), int(row[2]))
+
+
+def changes_sql(
+    sql: DocumentSql, query: ListQuery, after: Position, horizon: int, limit: int
+) -> tuple[str, list[Any]]:
+    """Rows strictly after ``after`` and below ``horizon``, in (txid, id) order.
+
+    ``query.where`` must not exclude deleted rows: they are the tombstones. xid8 goes
+    over the wire as text (asyncpg has no codec for it); the row comparison and the
+    bound are index conditions on (customer_id, txid, id).
+    """
+    n = len(query.params)
+    text = (
+        # Aliased: an output column named txid would make ORDER BY sort the text.
+        f"SELECT txid::text AS position, id, ({sql.document})::text FROM {sql.table} "
+        f"WHERE {query.where} AND txid < ${n + 1}::text::xid8 "
+        f"AND (txid, id) > (${n + 2}::text::xid8, ${n + 3}::uuid) "
+        f"ORDER BY txid, id LIMIT ${n + 4}"
+    )
+    return text, [*query.params, str(horizon), str(after.txid), after.id, limit]
+
+
+async def fetch_changes(
+    conn: asyncpg.Connection,
+    sql: DocumentSql,
+    query: ListQuery,
+    after: Position,
+    horizon: int,
+    limit: int,
+) -> list[Change]:
+    text, args = changes_sql(sql, query, after, horizon, limit)
+    return [Change(Position(int(row[0]), row[1]), row[2]) for row in await conn.fetch(text, *args)]
+
+
+async def purge_tombstones(conn: asyncpg.Connection, table: str, older_than: timedelta) -> int:
+    """Remove deleted documents last written longer ago than ``older_than`` (every
+    tenant: a maintenance task, not a request). Returns how many were removed."""
+    status: str = await conn.execute(
+        f"DELETE FROM {table} WHERE is_deleted AND modified < now() - $1::interval", older_than
+    )
+    return int(status.split()[-1])
 
 
 # Set-based writes for bulk endpoints: one statement per step, whatever the size.

@@ -3,7 +3,7 @@
 from typing import Any, Generic, TypeVar
 
 from fastapi import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from polis_api.documents.etag import parse_etag_header, quote_etag
 from polis_api.documents.repository import Rendered
@@ -33,7 +33,13 @@ class DocumentOut(BaseModel, Generic[D]):
 
 
 class PageMeta(BaseModel):
-    total: int | None = None
+    total: int | None = Field(default=None, description="With count=true: all matches.")
+    next: str | None = Field(
+        default=None, description="With since=: the token to send as since= next time."
+    )
+    more: bool | None = Field(
+        default=None, description="With since=: true when calling again at once gives more."
+    )
 
 
 class PageOut(BaseModel, Generic[D]):
@@ -80,6 +86,7 @@ _DESCRIPTIONS = {
     403: "The token lacks the permission, or the body names another tenant",
     404: "No such document in this tenant",
     409: "Conflict (a failed JSON Patch test, an id already taken)",
+    410: "The sync token is older than the tombstones kept; sync again from since=",
     412: "The etag sent is not the document's current etag",
     413: "The request body is too large",
     415: "The request body is not JSON",

@@ -156,7 +156,7 @@ def _standard_router(resource: Resource) -> APIRouter:
         summary=f"List {resource.label} documents",
         description=LIST_DESCRIPTION,
         openapi_extra={"parameters": LIST_PARAMETERS},
-        responses={200: {"model": PageOut[data_model]}, **problem_responses(400, 401, 403)},
+        responses={200: {"model": PageOut[data_model]}, **problem_responses(400, 401, 403, 410)},
     )
     async def list_documents(
         request: Request, principal: Annotated[Principal, can["read"]]
@@ -279,4 +279,11 @@ Query parameters (SPEC §5), every one optional:
 - `limit` (default 100; `9007199254740991` means all, streamed) and `skip` (default 0).
 - `sort`: `["data/name","ASC"]` or repeated `sort=/data/name&sort=DESC`; ties by id.
 - `count=true`: adds `meta.total`.
+- `since=<token>`: the change feed, the exact way to sync a local copy. Documents created,
+  changed or deleted after the token (deleted ones as tombstones, `meta.isDeleted: true`),
+  in change order, each once in its latest version; empty means from the beginning.
+  `meta.next` is the token to send next; `meta.more` is true while calling again at once
+  gives more. Paged by `limit` up to the maximum page size; `filter` applies; `skip`,
+  `sort` and `count` are refused. A token older than the tombstone horizon gets 410
+  `SYNC_TOKEN_EXPIRED`: sync again from an empty `since`.
 """

@@ -15,6 +15,7 @@ from polis_api.auth import Principal
 from polis_api.documents import repository as repo
 from polis_api.documents.envelope import CreateBody, StoredDocument, utc_now_ms
 from polis_api.documents.etag import parse_etag_header
+from polis_api.documents.feed import feed_page
 from polis_api.documents.listing import ListRequest
 from polis_api.documents.patch import apply_patch, parse_operations
 from polis_api.documents.repository import Rendered
@@ -254,6 +255,8 @@ async def delete_document(
 
 async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> str:
     sql = resource.sql
+    if request.feed:
+        return await feed_page(conn, sql, request.query, request.since)
     if not request.count:
         rows = await repo.fetch_page(conn, sql, request.query)
         return '{"data":[' + ",".join(rows) + '],"meta":{}}'

@@ -274,7 +274,10 @@ async def bulk_records(
     "/v1/campaigns/{campaignId}/contact-households",
     summary="List a campaign's door records (the map)",
     openapi_extra={"parameters": LIST_PARAMETERS},
-    responses={200: {"model": PageOut[DoorRecordData]}, **problem_responses(400, 401, 403, 404)},
+    responses={
+        200: {"model": PageOut[DoorRecordData]},
+        **problem_responses(400, 401, 403, 404, 410),
+    },
 )
 async def list_records(campaignId: uuid.UUID, request: Request, principal: CanRead) -> Response:
     async with request.app.state.pool.acquire() as conn:

@@ -42,11 +42,13 @@ TABLES = {
         "contact_households",
         ("contact", "customer_id, (data ->> 'contactId'), id"),
         ("household", "customer_id, (data ->> 'householdId'), id"),
+        feeds_by=("campaignId",),
     ),
     "contact_household_campaigns": document_table(
         "contact_household_campaigns",
         ("campaign", "customer_id, (data ->> 'campaignId'), id"),
         ("campaign_modified", "customer_id, (data ->> 'campaignId'), modified, id"),
+        feeds_by=("campaignId",),
     ),
     "interactions": document_table(
         "interactions",
@@ -54,6 +56,7 @@ TABLES = {
         ("contact", "customer_id, (data ->> 'contactId'), id"),
         ("contact_household", "customer_id, (data ->> 'contactHouseholdId'), id"),
         ("household", "customer_id, (data ->> 'householdId'), id"),
+        feeds_by=("campaignId",),
     ),
 }
 

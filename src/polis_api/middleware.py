@@ -50,7 +50,7 @@ class BodyGuard:
             # handler raw bytes and answer with a confusing "not an object" error.
             scope = {**scope, "headers": [*scope["headers"], _JSON_CONTENT_TYPE]}
         try:
-            body = await read_whole_body(receive, limit, _declared_length(headers))
+            body = await _read_whole_body(receive, limit, _declared_length(headers))
         except ClientDisconnect:
             return  # nobody is listening, and nothing may run on part of a body
         except ApiError as exc:
@@ -59,7 +59,7 @@ class BodyGuard:
         await self.app(scope, _replaying(body, receive), send)
 
 
-async def read_whole_body(receive: Receive, limit: int, declared: int | None) -> bytes:
+async def _read_whole_body(receive: Receive, limit: int, declared: int | None) -> bytes:
     """The complete body, or ClientDisconnect / an ApiError: never a part of it."""
     chunks = []
     received = 0

@@ -7,9 +7,12 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI, Response
 
 from polis_api.config import Settings
+from polis_api.idempotency import IdempotencyMiddleware
 from tests.builders import SEED_CAMPAIGN, assert_problem, campaign, create
 from tests.canvassing import door, interaction
 from tests.conftest import Tenant
@@ -227,3 +230,116 @@ async def test_creates_without_a_key_are_unaffected(
     await create(client, "/v1/campaigns", SEED_CAMPAIGN, admin)
 
     assert await _count(client, "/v1/campaigns", admin) == 2
+
+
+# --- only final answers are kept (issue 9) -----------------------------------------------
+
+
+def _flaky_app(app: FastAPI, statuses: list[int]) -> IdempotencyMiddleware:
+    """A route answering ``statuses`` in turn, behind the real idempotency middleware."""
+    flaky = FastAPI()
+    flaky.state.pool = app.state.pool
+    flaky.state.verifier = app.state.verifier
+    calls = iter(statuses)
+
+    @flaky.post("/flaky")
+    async def answer() -> Response:
+        status = next(calls)
+        return Response(f'{{"attempt":{status}}}', status, media_type="application/json")
+
+    flaky.add_middleware(IdempotencyMiddleware, ttl_hours=48)
+    return flaky  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("retry_status", [409, 429, 500, 503])
+async def test_an_answer_asking_for_a_retry_is_not_kept(
+    app: FastAPI, admin: dict[str, str], retry_status: int
+) -> None:
+    transport = httpx.ASGITransport(app=_flaky_app(app, [retry_status, 201]))
+    async with httpx.AsyncClient(transport=transport, base_url="http://polis.test") as flaky:
+        key = str(uuid.uuid4())
+        first = await flaky.post("/flaky", json={}, headers=_keyed(admin, key))
+        retry = await flaky.post("/flaky", json={}, headers=_keyed(admin, key))
+
+    assert first.status_code == retry_status
+    assert retry.status_code == 201, "the retry ran again"
+    assert "Idempotent-Replayed" not in retry.headers
+
+
+@pytest.mark.parametrize("final_status", [201, 400, 404, 422])
+async def test_a_final_answer_is_kept(
+    app: FastAPI, admin: dict[str, str], final_status: int
+) -> None:
+    transport = httpx.ASGITransport(app=_flaky_app(app, [final_status, 200]))
+    async with httpx.AsyncClient(transport=transport, base_url="http://polis.test") as flaky:
+        key = str(uuid.uuid4())
+        first = await flaky.post("/flaky", json={}, headers=_keyed(admin, key))
+        retry = await flaky.post("/flaky", json={}, headers=_keyed(admin, key))
+
+    assert first.status_code == retry.status_code == final_status
+    assert retry.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_conflict_is_not_kept_so_the_retry_succeeds_once_it_is_resolved(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    chosen = str(uuid.uuid4())
+    taken = await create(client, "/v1/campaigns", {**campaign(name="Old"), "id": chosen}, admin)
+    key = str(uuid.uuid4())
+    body = {**campaign(name="New"), "id": chosen}
+
+    conflict = await client.post("/v1/campaigns", json=body, headers=_keyed(admin, key))
+    resolved = await client.patch(
+        f"/v1/campaigns/{chosen}",
+        json={"data": [{"op": "replace", "path": "/name", "value": "New"}]},
+        headers={**admin, "If-Match": taken["meta"]["etag"]},
+    )
+    retry = await client.post("/v1/campaigns", json=body, headers=_keyed(admin, key))
+
+    assert_problem(conflict, 409, "CONFLICT")
+    assert resolved.status_code == 200, resolved.text
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["data"]["name"] == "New"
+
+
+# --- a replay checks the caller like a first call (issue 9) ------------------------------
+
+
+async def test_a_replay_checks_the_callers_permission(
+    client: httpx.AsyncClient, tenant: Tenant, admin: dict[str, str]
+) -> None:
+    key = str(uuid.uuid4())
+    first = await client.post("/v1/campaigns", json=SEED_CAMPAIGN, headers=_keyed(admin, key))
+
+    viewer = await client.post(
+        "/v1/campaigns", json=SEED_CAMPAIGN, headers=_keyed(tenant.headers("viewer"), key)
+    )
+    canvasser = await client.post(
+        "/v1/campaigns", json=SEED_CAMPAIGN, headers=_keyed(tenant.headers("canvasser"), key)
+    )
+    allowed = await client.post(
+        "/v1/campaigns",
+        json=SEED_CAMPAIGN,
+        headers=_keyed(tenant.headers(permissions=["insert@campaigns"]), key),
+    )
+
+    assert first.status_code == 201
+    for refused in (viewer, canvasser):
+        problem = assert_problem(refused, 403, "FORBIDDEN")
+        assert "insert@campaigns" in problem["detail"]
+        assert first.json()["id"] not in refused.text
+    assert allowed.status_code == 201 and allowed.json() == first.json()
+    assert allowed.headers["Idempotent-Replayed"] == "true"
+    assert await _count(client, "/v1/campaigns", admin) == 1
+
+
+async def test_a_replay_needs_a_valid_token(
+    client: httpx.AsyncClient, tenant: Tenant, admin: dict[str, str]
+) -> None:
+    key = str(uuid.uuid4())
+    await client.post("/v1/campaigns", json=SEED_CAMPAIGN, headers=_keyed(admin, key))
+    expired = {"Authorization": f"Bearer {tenant.token('admin', ttl=-10)}"}
+
+    replay = await client.post("/v1/campaigns", json=SEED_CAMPAIGN, headers=_keyed(expired, key))
+
+    assert_problem(replay, 401, "UNAUTHORIZED")

@@ -335,11 +335,19 @@ async def admit(state: Any, authorization: str | None, permission: str) -> Princ
     return principal
 
 
+# Where ``require`` lists the permissions it checked, when the scope asks (idempotency).
+CHECKED_PERMISSIONS = "polis.checked_permissions"
+
+
 def require(permission: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A dependency that authenticates and checks one ``verb@resource`` permission."""
 
     async def dependency(request: Request) -> Principal:
-        return await admit(request.app.state, request.headers.get("authorization"), permission)
+        principal = await admit(request.app.state, request.headers.get("authorization"), permission)
+        checked = request.scope.get(CHECKED_PERMISSIONS)
+        if checked is not None:
+            checked.append(permission)  # kept with an idempotent answer, asked of a replay
+        return principal
 
     dependency.__name__ = f"require_{permission.replace('@', '_at_').replace('-', '_')}"
     return dependency

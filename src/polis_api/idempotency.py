@@ -1,33 +1,44 @@
 """Idempotent retries: ``Idempotency-Key`` on any POST (issue 5).
 
-A phone on a bad network retries. The first response to a key is stored in the
-same transaction as the write it describes, so a retry either replays that
+A phone on a bad network retries. The first final response to a key is stored
+in the same transaction as the write it describes, so a retry either replays that
 response or — if the first attempt rolled back — runs again; it can never write
 twice. While the first attempt is still running, a retry gets 409 at once (a
 transaction-scoped advisory lock on the tenant and key). The same key with a
 different request is a 422. Keys are per tenant, live in PostgreSQL (so they hold
 across workers and restarts) and are kept for ``POLIS_IDEMPOTENCY_TTL_HOURS``.
+
+Only final answers are kept. One that tells the client to retry (a 409, a 429, any
+5xx) wrote nothing, so it is rolled back with the attempt and the retry runs again.
+A request whose body did not arrive whole never gets here (``BodyGuard``), and is
+refused here too, so a cut-off request can never pin a key to its partial body.
+
+A replay answers only a caller who could make the request now: the token is
+verified and the route's permissions are checked exactly as for a first call, so a
+viewer holding an admin's key gets 403, never the admin's stored answer.
 """
 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass, field
 
 import asyncpg
-from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polis_api import jsoncodec
-from polis_api.auth import TokenVerifier
-from polis_api.errors import ApiError, Conflict, PayloadTooLarge, ValidationFailed
+from polis_api.auth import CHECKED_PERMISSIONS, Principal, TokenVerifier
+from polis_api.errors import ApiError, Conflict, ValidationFailed
 from polis_api.problems import problem_response
 
 HEADER = b"idempotency-key"
 SCOPE_CONNECTION = "polis.connection"
 # Replayed as sent the first time; everything else (date, server) is fresh.
 _KEPT_HEADERS = {b"content-type", b"etag", b"location"}
+# Answers that ask for a retry: a 409 (in flight, or a transient write conflict),
+# 429 and every 5xx. None of them wrote anything, so none is kept under a key.
+_RETRY_STATUSES = {409, 429}
 
 
 class KeyReused(ApiError):
@@ -42,6 +53,8 @@ class CapturedResponse:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     body: bytearray = field(default_factory=bytearray)
     replayed: bool = False
+    # The permissions the route checked (auth.require lists them in the scope).
+    permissions: list[str] = field(default_factory=list)
 
     async def send_to(self, send: Send) -> None:
         headers = list(self.headers)
@@ -61,8 +74,8 @@ class IdempotencyMiddleware:
         if key is None:
             await self.app(scope, receive, send)
             return
-        customer_id = _tenant_of(scope)
-        if customer_id is None:
+        principal = _principal_of(scope)
+        if principal is None:
             await self.app(scope, receive, send)  # the route answers 401
             return
         try:
@@ -72,20 +85,19 @@ class IdempotencyMiddleware:
             return
         try:
             body = await _read_body(receive)
-        except HTTPException as exc:  # BodyGuard counted past the limit
-            await problem_response(PayloadTooLarge(str(exc.detail)))(scope, receive, send)
-            return
+        except ClientDisconnect:
+            return  # the body never arrived whole: nothing runs, nothing is kept
         fingerprint = _fingerprint(scope, body)
         pool: asyncpg.Pool = scope["app"].state.pool
         async with pool.acquire() as conn:
-            captured = await self._run_once(scope, conn, customer_id, checked, fingerprint, body)
+            captured = await self._run_once(scope, conn, principal, checked, fingerprint, body)
         await captured.send_to(send)
 
     async def _run_once(
         self,
         scope: Scope,
         conn: asyncpg.Connection,
-        customer_id: uuid.UUID,
+        principal: Principal,
         key: str,
         fingerprint: str,
         body: bytes,
@@ -93,33 +105,34 @@ class IdempotencyMiddleware:
         transaction = conn.transaction()
         await transaction.start()
         try:
-            captured = await self._in_transaction(scope, conn, customer_id, key, fingerprint, body)
+            captured = await self._in_transaction(scope, conn, principal, key, fingerprint, body)
         except BaseException:
             await transaction.rollback()
             raise
-        if captured.status >= 500:
-            # Nothing is kept of a failed attempt: a retry runs it again.
-            await transaction.rollback()
-        else:
+        if is_final(captured.status):
             await transaction.commit()
+        else:
+            # Nothing is kept of an attempt that asks for a retry: the retry runs again.
+            await transaction.rollback()
         return captured
 
     async def _in_transaction(
         self,
         scope: Scope,
         conn: asyncpg.Connection,
-        customer_id: uuid.UUID,
+        principal: Principal,
         key: str,
         fingerprint: str,
         body: bytes,
     ) -> CapturedResponse:
+        customer_id = principal.customer_id
         locked = await conn.fetchval(
             "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", f"{customer_id}:{key}"
         )
         if not locked:
             return _problem(Conflict("A request with this Idempotency-Key is still running."))
         stored = await conn.fetchrow(
-            "SELECT request_hash, status, headers, body FROM idempotency_keys "
+            "SELECT request_hash, status, headers, body, permissions FROM idempotency_keys "
             "WHERE customer_id = $1 AND key = $2 "
             "AND created > now() - make_interval(hours => $3)",
             customer_id,
@@ -127,30 +140,43 @@ class IdempotencyMiddleware:
             self.ttl_hours,
         )
         if stored is not None:
-            if stored["request_hash"] != fingerprint:
-                return _problem(KeyReused("Send a new Idempotency-Key for a different request."))
-            return CapturedResponse(
-                stored["status"],
-                [(k.encode(), v.encode()) for k, v in stored["headers"]],
-                bytearray(stored["body"]),
-                replayed=True,
-            )
+            return _replay(stored, fingerprint, principal)
         captured = await _call_app(self.app, scope, body, conn)
-        if captured.status < 500:
+        if is_final(captured.status):
             await conn.execute(
                 "INSERT INTO idempotency_keys "
-                "(customer_id, key, request_hash, status, headers, body) "
-                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (customer_id, key) DO UPDATE "
+                "(customer_id, key, request_hash, status, headers, body, permissions) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (customer_id, key) DO UPDATE "
                 "SET request_hash = EXCLUDED.request_hash, status = EXCLUDED.status, "
-                "headers = EXCLUDED.headers, body = EXCLUDED.body, created = now()",
+                "headers = EXCLUDED.headers, body = EXCLUDED.body, "
+                "permissions = EXCLUDED.permissions, created = now()",
                 customer_id,
                 key,
                 fingerprint,
                 captured.status,
                 [[k.decode(), v.decode()] for k, v in captured.headers if k in _KEPT_HEADERS],
                 bytes(captured.body),
+                captured.permissions,
             )
         return captured
+
+
+def _replay(stored: asyncpg.Record, fingerprint: str, principal: Principal) -> CapturedResponse:
+    """The stored answer, to a caller who may make the request now."""
+    if stored["request_hash"] != fingerprint:
+        return _problem(KeyReused("Send a new Idempotency-Key for a different request."))
+    try:
+        # What the route checked of the first caller; the token was verified above.
+        for permission in stored["permissions"]:
+            principal.require(permission)
+    except ApiError as exc:
+        return _problem(exc)
+    return CapturedResponse(
+        stored["status"],
+        [(k.encode(), v.encode()) for k, v in stored["headers"]],
+        bytearray(stored["body"]),
+        replayed=True,
+    )
 
 
 async def _call_app(
@@ -176,8 +202,15 @@ async def _call_app(
 
     # The route's write_connection joins this transaction (as a savepoint), so the
     # stored key and the write commit together or not at all.
-    await app({**scope, SCOPE_CONNECTION: conn}, receive, send)
+    await app(
+        {**scope, SCOPE_CONNECTION: conn, CHECKED_PERMISSIONS: captured.permissions}, receive, send
+    )
     return captured
+
+
+def is_final(status: int) -> bool:
+    """Whether an answer may be stored under a key (a retry would get the same)."""
+    return status < 500 and status not in _RETRY_STATUSES
 
 
 def _problem(error: ApiError) -> CapturedResponse:
@@ -207,7 +240,7 @@ def _checked_key(raw: bytes) -> str:
     return key
 
 
-def _tenant_of(scope: Scope) -> uuid.UUID | None:
+def _principal_of(scope: Scope) -> Principal | None:
     verifier: TokenVerifier = scope["app"].state.verifier
     for name, value in scope["headers"]:
         if name == b"authorization":
@@ -215,22 +248,24 @@ def _tenant_of(scope: Scope) -> uuid.UUID | None:
             if scheme.lower() != "bearer":
                 return None
             try:
-                return verifier.verify(token.strip()).customer_id
+                return verifier.verify(token.strip())
             except ApiError:
                 return None
     return None
 
 
 async def _read_body(receive: Receive) -> bytes:
+    """The whole body; a client gone before its last chunk raises ClientDisconnect."""
     chunks = []
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
         if message["type"] != "http.request":
-            break
+            continue
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 def _fingerprint(scope: Scope, body: bytes) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from polis_api.errors import PayloadTooLarge, UnsupportedMediaType
+from polis_api.errors import ApiError, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from polis_api.problems import problem_response
 
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
@@ -13,12 +13,21 @@ _JSON_CONTENT_TYPE = (b"content-type", b"application/json")
 
 
 class BodyGuard:
-    """413 for bodies over the limit (bulk routes get their own), 415 for non-JSON.
+    """Reads the whole body before anything runs: 413 over the limit, 415 for non-JSON,
+    and nothing at all for a body that never arrived whole.
 
     A body without a Content-Type is taken to be JSON (scripts often leave it out).
 
     The declared Content-Length is refused up front; a chunked body is counted as it
     arrives, so a client cannot stream past the limit by not declaring its length.
+
+    A phone that loses its network mid-request must be able to retry: if the
+    request ran on the part that arrived, its (failed) answer could be stored under
+    its Idempotency-Key and every retry refused. So a request whose client went away
+    before the last byte (or the last chunk) is dropped here, unanswered and not
+    executed, and one whose body is shorter or longer than its Content-Length is a
+    400 that runs nothing. The routes and the idempotency middleware only ever see
+    a complete body.
     """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, max_bulk_bytes: int) -> None:
@@ -40,14 +49,65 @@ class BodyGuard:
             # Undeclared bodies are read as JSON; FastAPI would otherwise hand the
             # handler raw bytes and answer with a confusing "not an object" error.
             scope = {**scope, "headers": [*scope["headers"], _JSON_CONTENT_TYPE]}
-        await self.app(scope, _counting(receive, limit), send)
+        try:
+            body = await _read_whole_body(receive, limit, _declared_length(headers))
+        except ClientDisconnect:
+            return  # nobody is listening, and nothing may run on part of a body
+        except ApiError as exc:
+            await problem_response(exc)(scope, receive, send)
+            return
+        await self.app(scope, _replaying(body, receive), send)
+
+
+async def _read_whole_body(receive: Receive, limit: int, declared: int | None) -> bytes:
+    """The complete body, or ClientDisconnect / an ApiError: never a part of it."""
+    chunks = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        if message["type"] != "http.request":
+            continue
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    if declared is not None and received != declared:
+        raise ValidationFailed(
+            f"The request body has {received} bytes but its Content-Length says {declared}; "
+            "nothing was done. Send the request again."
+        )
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """Hands the app the body read above, then the client's own messages (disconnect)."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def _declared_length(headers: dict[bytes, bytes]) -> int | None:
+    declared = headers.get(b"content-length")
+    return int(declared) if declared is not None and declared.isdigit() else None
 
 
 def _refusal(
     headers: dict[bytes, bytes], limit: int
 ) -> PayloadTooLarge | UnsupportedMediaType | None:
-    declared = headers.get(b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = _declared_length(headers)
+    if declared is not None and declared > limit:
         return _too_large(limit)
     content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
     if content_type and content_type != b"application/json" and not content_type.endswith(b"+json"):
@@ -59,19 +119,3 @@ def _refusal(
 
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"The request body is larger than this route's limit of {limit} bytes.")
-
-
-def _counting(receive: Receive, limit: int) -> Receive:
-    received = 0
-
-    async def wrapped() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
-                # FastAPI lets HTTPException through its body parsing untouched.
-                raise HTTPException(413, _too_large(limit).detail)
-        return message
-
-    return wrapped

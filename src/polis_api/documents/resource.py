@@ -77,6 +77,8 @@ class Resource:
     # Which of the standard endpoints build_routers adds, and where bulk create lives.
     routes: frozenset[str] = STANDARD_ROUTES
     bulk_path: str | None = None
+    # Where bulk create with one answer per item lives (HTTP 207; documents/bulk_results).
+    item_bulk_path: str | None = None
     # A create body other than CreateBody[data_model] (interactions take flat data).
     create_body: type[BaseModel] | None = None
     hooks: DocumentHooks = field(default_factory=DocumentHooks)

@@ -14,8 +14,10 @@ from fastapi.responses import StreamingResponse
 from polis_api.auth import VERBS, Principal, require
 from polis_api.deps import WriteConnection
 from polis_api.documents import service
+from polis_api.documents.bulk_results import ItemBulkBody, ItemResultsOut, write_items
 from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
 from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
+from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import (
     DocumentOut,
@@ -54,9 +56,11 @@ def precondition(if_match: str | None, etag: str | None) -> str | None:
 def build_routers(resource: Resource) -> list[APIRouter]:
     """The standard endpoints, plus bulk create where the resource declares a path."""
     routers = [_standard_router(resource)]
+    # Bulk routes first, so ".../bulk" is never taken for a document id by "/{id}".
     if resource.bulk_path is not None:
-        # First, so ".../bulk" is never taken for a document id by "/{id}".
         routers.insert(0, _bulk_router(resource))
+    if resource.item_bulk_path is not None:
+        routers.insert(0, _item_bulk_router(resource))
     return routers
 
 
@@ -212,6 +216,49 @@ def _bulk_router(resource: Resource) -> APIRouter:
         },
     )
 
+    _refuse_other_methods(router, resource.bulk_path)
+    return router
+
+
+def _item_bulk_router(resource: Resource) -> APIRouter:
+    """Bulk create at ``resource.item_bulk_path`` where each item stands alone (207)."""
+    assert resource.item_bulk_path is not None
+    router = APIRouter(tags=[resource.label])
+    can_insert = Depends(require(resource.permission("insert")))
+    data_model: Any = resource.data_model
+    Create: Any = resource.create_body or CreateBody[data_model]
+    example = None if resource.create_example is None else {"data": [resource.create_example]}
+
+    async def bulk_items(
+        request: Request,
+        principal: Annotated[Principal, can_insert],
+        conn: WriteConnection,
+        body: Annotated[ItemBulkBody, Body(openapi_examples=_examples(example))],
+    ) -> Response:
+        check_bulk_size(len(body.data), request.app.state.settings.max_bulk_items)
+
+        async def create_one(item: CreateBody[Any]) -> tuple[Rendered, bool]:
+            return await service.create_document(conn, resource, principal, item)
+
+        return json_response(await write_items(conn, Create, body.data, create_one), 207)
+
+    router.add_api_route(
+        resource.item_bulk_path,
+        bulk_items,
+        methods=["POST"],
+        status_code=207,
+        summary=f"Create many {resource.label} documents, each item on its own",
+        description=ITEM_BULK_DESCRIPTION.format(label=resource.label, prefix=resource.prefix),
+        responses={
+            207: {"model": ItemResultsOut[data_model], "description": "One answer per item"},
+            **problem_responses(400, 401, 403, 409, 413, 415),
+        },
+    )
+    _refuse_other_methods(router, resource.item_bulk_path)
+    return router
+
+
+def _refuse_other_methods(router: APIRouter, path: str) -> None:
     async def other_methods(request: Request) -> Response:
         raise MethodNotAllowed(
             f"{request.method} is not allowed on {request.url.path}; use POST.",
@@ -219,12 +266,11 @@ def _bulk_router(resource: Resource) -> APIRouter:
         )
 
     router.add_api_route(
-        resource.bulk_path,
+        path,
         other_methods,
         methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"],
         include_in_schema=False,
     )
-    return router
 
 
 async def list_response(
@@ -268,6 +314,21 @@ def _examples(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     return {"seed": {"summary": "From the Polis API documents", "value": value}}
+
+
+ITEM_BULK_DESCRIPTION = """\
+Each item of `data` is what `POST {prefix}` takes, and stands alone: it is written
+(with everything its create does) in its own savepoint, so one bad item never fails
+the others. An item may carry a client-chosen `id`: the same id with the same body
+again is a replay (status 200, the stored document, nothing written); with another
+body it is a 409 for that item.
+
+The answer is HTTP 207, in input order: `{{"index": 0, "status": 201, "document":
+{{...}}}}` for a written item, `{{"index": 3, "status": 400, "error": {{problem}}}}`
+for a refused one (the problem the single POST would answer), and `meta` counts
+`created`, `replayed` and `failed`. At most POLIS_MAX_BULK_ITEMS items (else 413).
+An `Idempotency-Key` on the whole call works as on any POST.
+"""
 
 
 LIST_DESCRIPTION = """\

@@ -53,13 +53,18 @@ class InteractionData(DataModel):
 
 
 class InteractionCreateBody(CreateBody[InteractionData]):
-    """Seed 001 posts the flat data object; ``{"data": {...}}`` works too."""
+    """Seed 001 posts the flat data object; ``{"data": {...}}`` works too.
+
+    A flat body may name its client-chosen ``id`` beside the data fields (a phone's
+    outbox does), and it is taken as the document's id.
+    """
 
     @model_validator(mode="before")
     @classmethod
     def _wrap_flat_body(cls, value: Any) -> Any:
         if isinstance(value, dict) and not isinstance(value.get("data"), dict):
-            return {"data": value}
+            data = {key: item for key, item in value.items() if key != "id"}
+            return {"data": data, "id": value["id"]} if "id" in value else {"data": data}
         return value
 
 
@@ -142,6 +147,8 @@ INTERACTIONS = Resource(
     table="interactions",
     data_model=InteractionData,
     create_body=InteractionCreateBody,
+    # The phone's outbox in one call: each knock written (and its door moved) alone.
+    item_bulk_path="/v2/interactions/bulk",
     hooks=InteractionHooks(),
     filterable=FieldPolicy(
         allowed_data_paths=frozenset(

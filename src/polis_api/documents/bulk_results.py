@@ -1,0 +1,116 @@
+"""Bulk calls whose items stand alone: one savepoint and one answer per item (HTTP 207).
+
+A phone's outbox holds the knocks it recorded offline. Sending it in one call must
+not let one bad knock lose the others, so each item is parsed and written on its
+own, in a savepoint, by the resource's ordinary create, and answers for itself:
+``{"index", "status", "document"}``, or ``{"index", "status", "error"}`` carrying
+the problem the single POST would have answered. A failed item's savepoint is
+rolled back; the items before and after it are kept.
+
+Errors that are not the item's fault (the database going away, a deadlock) are not
+caught here: they fail the whole call, which rolls back and can be retried whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import asyncpg
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from polis_api.documents.repository import Rendered
+from polis_api.documents.responses import DocumentOut
+from polis_api.documents.validation import field_errors, validation_failed
+from polis_api.errors import ApiError
+
+M = TypeVar("M", bound=BaseModel)
+D = TypeVar("D", bound=BaseModel)
+
+# Writes one parsed item: its document, and whether it is new (False: a replay).
+ItemWrite = Callable[[M], Awaitable[tuple[Rendered, bool]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    status: int
+    body: str  # the rendered document, or the problem object, as JSON
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status < 300
+
+
+async def write_items(
+    conn: asyncpg.Connection, model: type[M], items: Sequence[Any], write: ItemWrite[M]
+) -> str:
+    """Write every item in its own savepoint, in input order; the 207 body.
+
+    In input order on purpose: two identical calls at once then take their locks in
+    the same order, and the second waits for the first instead of deadlocking.
+    """
+    outcomes = [await _write_one(conn, model, item, write) for item in items]
+    return render(outcomes)
+
+
+async def _write_one(
+    conn: asyncpg.Connection, model: type[M], item: Any, write: ItemWrite[M]
+) -> ItemOutcome:
+    try:
+        parsed = parse_item(model, item)
+        async with conn.transaction():  # a savepoint inside the call's transaction
+            rendered, created = await write(parsed)
+    except ApiError as exc:
+        return ItemOutcome(exc.status, orjson.dumps(exc.problem()).decode())
+    return ItemOutcome(201 if created else 200, rendered.body)
+
+
+def parse_item(model: type[M], item: Any) -> M:
+    """One item as its single POST would parse it, failing with the same 400."""
+    try:
+        return model.model_validate(item)
+    except ValidationError as exc:
+        raise validation_failed(field_errors(exc.errors())) from exc
+
+
+def render(outcomes: Sequence[ItemOutcome]) -> str:
+    """``{"data": [{index, status, document | error}, ...], "meta": {counts}}``."""
+    items = []
+    for index, outcome in enumerate(outcomes):
+        member = "document" if outcome.succeeded else "error"
+        items.append(f'{{"index":{index},"status":{outcome.status},"{member}":{outcome.body}}}')
+    created = sum(outcome.status == 201 for outcome in outcomes)
+    replayed = sum(outcome.status == 200 for outcome in outcomes)
+    failed = len(outcomes) - created - replayed
+    meta = f'{{"created":{created},"replayed":{replayed},"failed":{failed}}}'
+    return '{"data":[' + ",".join(items) + '],"meta":' + meta + "}"
+
+
+class ItemBulkBody(BaseModel):
+    """``{"data": [item, ...]}``; items are parsed one by one, so one bad item fails alone."""
+
+    data: list[Any]
+
+
+class ItemResultOut(BaseModel, Generic[D]):
+    """Documentation only: one item's answer."""
+
+    index: int
+    status: int
+    document: DocumentOut[D] | None = None
+    error: dict[str, Any] | None = None
+
+
+class ItemResultsMeta(BaseModel):
+    created: int
+    replayed: int
+    failed: int
+
+
+class ItemResultsOut(BaseModel, Generic[D]):
+    """Documentation only: the 207 body, in input order."""
+
+    data: list[ItemResultOut[D]]
+    meta: ItemResultsMeta

@@ -16,6 +16,7 @@ from polis_api.deps import WriteConnection
 from polis_api.documents import service
 from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
 from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
+from polis_api.documents.patch import PatchLimits
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import (
     DocumentOut,
@@ -120,14 +121,16 @@ def _standard_router(resource: Resource) -> APIRouter:
     )
     async def patch(
         id: uuid.UUID,
+        request: Request,
         principal: Annotated[Principal, can["modify"]],
         conn: WriteConnection,
         body: Annotated[PatchBody, Body(openapi_examples=_examples(_patch_body(resource)))],
         if_match: IfMatch = None,
         etag: EtagHeader = None,
     ) -> Response:
+        limits = PatchLimits.from_settings(request.app.state.settings)
         rendered = await service.patch_document(
-            conn, resource, principal, id, precondition(if_match, etag), body.operations()
+            conn, resource, principal, id, precondition(if_match, etag), body.operations(), limits
         )
         return document_response(rendered)
 

@@ -399,6 +399,19 @@ async def test_a_body_with_meta_is_400(client: httpx.AsyncClient, admin: dict[st
     assert listed.json()["data"] == []
 
 
+@pytest.mark.parametrize("meta", [None, {}, {"etag": "x"}], ids=["null", "empty", "etag"])
+async def test_any_meta_key_in_a_create_body_is_400_naming_it(
+    client: httpx.AsyncClient, admin: dict[str, str], meta: Any
+) -> None:
+    response = await client.post(
+        "/v1/campaigns", json={**SEED_CAMPAIGN, "meta": meta}, headers=admin
+    )
+
+    problem = assert_problem(response, 400, "VALIDATION_ERROR")
+    assert [error["path"] for error in problem["errors"]] == ["/meta"]
+    assert (await client.get("/v1/campaigns", headers=admin)).json()["data"] == []
+
+
 async def test_security_group_defaults_to_the_tokens(
     client: httpx.AsyncClient, tenant: Tenant, settings: Settings
 ) -> None:

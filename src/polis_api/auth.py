@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import logging
 import math
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +21,7 @@ from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
 from polis_api.config import ConfigError, Settings, is_pem
-from polis_api.errors import Forbidden, Unauthorized
+from polis_api.errors import FieldError, Forbidden, Unauthorized, ValidationFailed
 
 VERBS = ("read", "insert", "modify", "destroy")
 RESOURCES = (
@@ -80,12 +84,18 @@ class TokenVerifier:
     (dropped when the token stops being valid: ``exp`` plus the clock-skew leeway,
     the same instant the decoder would refuse it) removes signature checks from the
     hot path.
+
+    Only a token in its one canonical spelling is accepted (see ``check_token_text``):
+    base64 decoders skip trailing junk and padding, so without that rule every
+    ``<token>!!!`` would verify as another entry in the cache. The cache is keyed by
+    a digest of the token, holds at most POLIS_TOKEN_CACHE_SIZE entries and drops
+    the least recently used first, so its memory is bounded whatever clients send.
     """
 
     def __init__(
         self,
         settings: Settings,
-        cache_size: int = 4096,
+        cache_size: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         default, by_kid = settings.verification_keys()
@@ -100,24 +110,36 @@ class TokenVerifier:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._clock = clock
-        self._cache: dict[str, tuple[float, Principal]] = {}
-        self._cache_size = cache_size
+        self._cache: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+        self._cache_size = cache_size if cache_size is not None else settings.token_cache_size
+        self._max_length = settings.max_token_length
         # create_app builds one verifier per worker: the point where tokens enter.
         redact_tokens_in_logs()
 
     def verify(self, token: str) -> Principal:
         now = self._clock()
-        cached = self._cache.get(token)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        _check_length(token, self._max_length)
+        key = hashlib.sha256(token.encode()).digest()
+        cached = self._cache.get(key)
+        if cached is not None:
+            if cached[0] > now:
+                self._cache.move_to_end(key)
+                return cached[1]
+            del self._cache[key]
+        check_token_text(token, self._max_length)
         claims = self._decode(token)
         valid_until = _check_lifetime(claims, now, self._leeway)
         self._check_issuer_and_audience(claims)
         principal = _principal_from_claims(claims)
-        if len(self._cache) >= self._cache_size:
-            self._cache.clear()
-        self._cache[token] = (valid_until, principal)
+        self._cache[key] = (valid_until, principal)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
         return principal
+
+    @property
+    def cached_tokens(self) -> int:
+        """How many verified tokens are remembered (at most POLIS_TOKEN_CACHE_SIZE)."""
+        return len(self._cache)
 
     def _decode(self, token: str) -> dict[str, Any]:
         """The claims, once the signature checks out with the key the token names."""
@@ -172,6 +194,47 @@ class TokenVerifier:
                     f"The bearer token is not valid: its 'aud' claim must include "
                     f"'{self._audience}'."
                 )
+
+
+_NOT_CANONICAL = (
+    "The bearer token is not valid: it must be three base64url parts (A-Z, a-z, 0-9, "
+    "'-' and '_', without '=' padding) joined by dots, exactly as issued."
+)
+# The signature may be empty (alg "none"), so that such a token is refused for its
+# algorithm rather than its spelling.
+_JWS_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+def _check_length(token: str, max_length: int) -> None:
+    if len(token) > max_length:
+        raise Unauthorized(
+            f"The bearer token is not valid: it is longer than {max_length} characters."
+        )
+
+
+def check_token_text(token: str, max_length: int) -> None:
+    """Refuse any spelling of a token but its canonical one (RFC 7515 §7.1, §2).
+
+    Three base64url segments without padding, each the exact encoding of the bytes it
+    decodes to: the decoders would also take padding, characters outside the
+    alphabet and stray low bits in the last character, each spelling a "new" token
+    with the same signature.
+    """
+    _check_length(token, max_length)
+    if not _JWS_COMPACT.fullmatch(token) or not all(
+        _is_canonical_base64url(part) for part in token.split(".")
+    ):
+        raise Unauthorized(_NOT_CANONICAL)
+
+
+def _is_canonical_base64url(segment: str) -> bool:
+    if len(segment) % 4 == 1:  # no byte string encodes to this length
+        return False
+    try:
+        decoded = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return base64.urlsafe_b64encode(decoded).rstrip(b"=").decode("ascii") == segment
 
 
 # The lifetime claims are checked below, against the verifier's clock and leeway.
@@ -274,7 +337,25 @@ def _uuid_claim(claims: dict[str, Any], name: str, default: uuid.UUID | None = N
 
 
 def bearer_token(request: Request) -> str:
-    return token_from_header(request.headers.get("authorization"))
+    return token_from_header(authorization_header(request.scope["headers"]))
+
+
+def authorization_header(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The request's one Authorization header, or None; 400 when it has several.
+
+    Every reader (rate limiter, read fast path, idempotency, route dependencies)
+    goes through here, so none can pick a different header than the others.
+    """
+    found: str | None = None
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            if found is not None:
+                raise ValidationFailed(
+                    "Send exactly one Authorization header; this request has several.",
+                    errors=[FieldError(path="header:authorization", message="must appear once")],
+                )
+            found = bytes(value).decode("latin-1")
+    return found
 
 
 def token_from_header(header: str | None) -> str:
@@ -343,7 +424,8 @@ def require(permission: str) -> Callable[[Request], Coroutine[Any, Any, Principa
     """A dependency that authenticates and checks one ``verb@resource`` permission."""
 
     async def dependency(request: Request) -> Principal:
-        principal = await admit(request.app.state, request.headers.get("authorization"), permission)
+        authorization = authorization_header(request.scope["headers"])
+        principal = await admit(request.app.state, authorization, permission)
         checked = request.scope.get(CHECKED_PERMISSIONS)
         if checked is not None:
             checked.append(permission)  # kept with an idempotent answer, asked of a replay

@@ -45,6 +45,26 @@ class Settings(BaseSettings):
     # How long deleted documents stay findable by the change feed (since=); a sync
     # token older than this is refused with 410 so the client resyncs from scratch.
     tombstone_days: int = Field(default=90, gt=0)
+    max_patch_operations: int = Field(
+        default=1000,
+        gt=0,
+        description="Operations one JSON Patch may hold; more is a 400 before any is applied.",
+    )
+    max_sort_terms: int = Field(
+        default=8,
+        gt=0,
+        description="Sort keys one list request may name (each path counts once); more is a 400.",
+    )
+    max_token_length: int = Field(
+        default=8192,
+        gt=0,
+        description="Characters a bearer token may have; a longer one is a 401 before decoding.",
+    )
+    token_cache_size: int = Field(
+        default=4096,
+        gt=0,
+        description="Verified tokens each worker remembers (least recently used dropped first).",
+    )
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     rate_limit_per_minute: int = Field(default=1200, ge=0)  # 0 turns rate limiting off
     rate_limit_sync_seconds: float = Field(default=0.2, gt=0, le=10)

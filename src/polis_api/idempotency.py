@@ -28,7 +28,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polis_api import jsoncodec
-from polis_api.auth import CHECKED_PERMISSIONS, Principal, TokenVerifier
+from polis_api.auth import CHECKED_PERMISSIONS, Principal, TokenVerifier, authorization_header
 from polis_api.errors import ApiError, Conflict, ValidationFailed
 from polis_api.problems import problem_response
 
@@ -241,17 +241,18 @@ def _checked_key(raw: bytes) -> str:
 
 
 def _principal_of(scope: Scope) -> Principal | None:
+    # None for anything but one valid bearer token: the route then answers 400 or 401
     verifier: TokenVerifier = scope["app"].state.verifier
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = bytes(value).decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer":
-                return None
-            try:
-                return verifier.verify(token.strip())
-            except ApiError:
-                return None
-    return None
+    try:
+        header = authorization_header(scope["headers"])
+        if header is None:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return verifier.verify(token.strip())
+    except ApiError:
+        return None
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -1,6 +1,8 @@
-"""Per-token rate limiting, shared across workers (issue 5).
+"""Per-caller rate limiting, shared across workers (issue 5).
 
-Fixed one-minute windows per token (a hash of it; tokens are never stored). Each
+Fixed one-minute windows per verified identity — the token's tenant and user (a
+hash of them), never the token text, so respelling or re-issuing a token buys no
+new budget. Requests without a verified token spend no budget (they are 401). Each
 worker decides locally — no database round trip on the request path — from the
 window's total as last read from PostgreSQL plus its own not-yet-merged hits. A
 background task merges the hits into an UNLOGGED table every ``sync_seconds`` and
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import asyncpg
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from polis_api.auth import TokenVerifier
+from polis_api.auth import Principal, TokenVerifier, authorization_header
 from polis_api.errors import ApiError
 from polis_api.problems import problem_response
 
@@ -149,23 +151,33 @@ class RateLimiter:
             await self.sync(pool)  # leave this worker's last hits for the others
 
 
-def bucket_of(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()[:32]
+def bucket_of(principal: Principal) -> str:
+    """The budget a verified caller spends: one per user of a tenant."""
+    identity = f"{principal.customer_id}/{principal.user_id}"
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
 class RateLimitMiddleware:
-    """Counts every request that carries a bearer token against that token's budget."""
+    """Counts every request that carries a valid bearer token against its caller's budget."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         limiter: RateLimiter | None = getattr(scope["app"].state, "rate_limiter", None)
-        token = _bearer(scope) if scope["type"] == "http" and limiter is not None else None
-        if token is None or limiter is None or not _valid(scope, token):
+        if scope["type"] != "http" or limiter is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            token = _bearer(scope)
+        except ApiError as exc:  # several Authorization headers
+            await problem_response(exc)(scope, receive, send)
+            return
+        principal = None if token is None else _verified(scope, token)
+        if principal is None:
             await self.app(scope, receive, send)  # no budget to spend: the route answers 401
             return
-        decision = limiter.hit(bucket_of(token))
+        decision = limiter.hit(bucket_of(principal))
         if not decision.allowed:
             refusal = RateLimited(
                 f"This token made {decision.limit} requests this minute; "
@@ -183,20 +195,19 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-def _valid(scope: Scope, token: str) -> bool:
+def _verified(scope: Scope, token: str) -> Principal | None:
     # Only verified tokens get a budget, so made-up tokens cannot grow the counters.
     verifier: TokenVerifier = scope["app"].state.verifier
     try:
-        verifier.verify(token)
+        return verifier.verify(token)
     except ApiError:
-        return False
-    return True
+        return None
 
 
 def _bearer(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = bytes(value).decode("latin-1").partition(" ")
-            token = token.strip()
-            return token if scheme.lower() == "bearer" and token else None
-    return None
+    header = authorization_header(scope["headers"])
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None

@@ -225,7 +225,29 @@ TYPE_ERRORS: list[tuple[str, str]] = [
     ("/meta/modified gt 5", "'/meta/modified' is a timestamp"),
     ('/meta/modified like "2018*"', "column 1: '/meta/modified' is a timestamp; 'like' needs text"),
     ('/meta/modified in ["x"]', "'/meta/modified' is a timestamp"),
+    # past year 9999 (or before year 1) once converted to UTC
+    (
+        '/meta/modified gt "9999-12-31T23:59:59-05:00"',
+        "column 19: '/meta/modified': \"9999-12-31T23:59:59-05:00\" is out of range",
+    ),
+    ('/meta/created lt "0001-01-01T00:00:00+00:01"', '"0001-01-01T00:00:00+00:01" is out of range'),
+    ('/meta/created in ["9999-12-31T23:00:00-01:00"]', "between years 1 and 9999"),
+    ('/meta/created between "2018-01-01Z","9999-12-31T20:00:00-04:00"', "is out of range"),
 ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '/meta/modified gt "9999-12-31T23:59:59.999Z"',
+        '/meta/modified gt "9999-12-31T23:59:59-00:00"',
+        '/meta/modified gt "9999-12-31T22:59:59-01:00"',
+        '/meta/created lt "0001-01-01T00:00:00Z"',
+        '/meta/created lt "0001-01-01T00:01:00+00:01"',
+    ],
+)
+def test_timestamps_at_the_ends_of_the_range_are_accepted(text: str) -> None:
+    compile_text(text)
 
 
 @pytest.mark.parametrize(("text", "message"), TYPE_ERRORS, ids=[text for text, _ in TYPE_ERRORS])

@@ -461,9 +461,10 @@ async def test_two_bulk_items_with_one_new_external_id_share_a_document(
         (household(colour="red"), "/data/2/data/colour"),
         ({**household(externalId="a"), "params": {"externalId": "b"}}, "/data/2"),
         ({**household(), "params": {"walklistId": "w"}}, "/data/2"),
-        ({**household(), "meta": {"isDeleted": True}}, "/data/2"),
+        ({**household(), "meta": {"isDeleted": True}}, "/data/2/meta"),
+        ({**household(), "meta": None}, "/data/2/meta"),
     ],
-    ids=["lat", "lng", "unknown-field", "params-disagree", "unknown-params", "meta"],
+    ids=["lat", "lng", "unknown-field", "params-disagree", "unknown-params", "meta", "meta-null"],
 )
 async def test_a_bad_bulk_item_fails_the_call_naming_its_index(
     client: httpx.AsyncClient,

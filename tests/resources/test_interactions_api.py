@@ -557,3 +557,31 @@ async def test_another_tenants_interaction_is_not_found(
     for response in responses:
         assert_problem(response, 404, "NOT_FOUND")
     assert (await client.get(url, headers=admin)).json() == created
+
+
+@pytest.mark.parametrize(
+    "moment", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+03:00"], ids=["after", "before"]
+)
+async def test_a_timestamp_outside_years_1_to_9999_in_utc_is_400_naming_it(
+    client: httpx.AsyncClient, admin: dict[str, str], moment: str
+) -> None:
+    at = await door(client, admin)
+
+    response = await client.post(
+        "/v2/interactions", json=interaction(at, timestamp=moment), headers=admin
+    )
+
+    problem = assert_problem(response, 400, "VALIDATION_ERROR")
+    assert any(error["path"].endswith("/timestamp") for error in problem["errors"]), problem
+    assert moment in response.text
+    assert await interactions_of(client, admin, at.campaign_id) == []
+
+
+async def test_the_last_moment_of_year_9999_is_a_valid_timestamp(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    at = await door(client, admin)
+
+    created = await record_interaction(client, admin, at, timestamp="9999-12-31T23:59:59.999Z")
+
+    assert created["data"]["timestamp"] == "9999-12-31T23:59:59.999Z"

@@ -38,7 +38,10 @@ def _to_utc_ms(moment: datetime) -> datetime:
     try:
         moment = moment.astimezone(UTC)
     except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+03:00 is before year 1 in UTC
-        raise ValueError("timestamp is out of range") from exc
+        raise ValueError(
+            f"timestamp {moment.isoformat()} is out of range: it must fall between years "
+            "1 and 9999 once converted to UTC"
+        ) from exc
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from polis_api.auth import admit
+from polis_api.auth import admit, authorization_header
 from polis_api.documents import service
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import current_or_not_modified
@@ -55,13 +55,13 @@ class DocumentReadFastPath:
         self, scope: Scope, receive: Receive, send: Send, resource: Resource, doc_id: uuid.UUID
     ) -> None:
         state = scope["app"].state
-        authorization = if_none_match = None
+        if_none_match = None
         for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"if-none-match":
+            if name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
         try:
+            # the same single header the rate limiter counted (400 when there are several)
+            authorization = authorization_header(scope["headers"])
             principal = await admit(state, authorization, resource.permission("read"))
             rendered = await service.get_document(state.pool, resource, principal, doc_id)
             response = current_or_not_modified(rendered, if_none_match)

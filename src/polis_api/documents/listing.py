@@ -112,7 +112,7 @@ def parse_list_request(
     return ListRequest(
         query=ListQuery(
             where=where,
-            order_by=_order_by(params.getlist("sort"), policy),
+            order_by=_order_by(params.getlist("sort"), policy, settings.max_sort_terms),
             params=bound.values,
             limit=limit,
             skip=skip,
@@ -185,9 +185,18 @@ def _filter_node(params: QueryParams, settings: Settings) -> Node | None:
     return clauses[0] if len(clauses) == 1 else And(tuple(clauses))
 
 
-def _order_by(values: list[str], policy: FieldPolicy) -> str:
-    """``sort=["data/name","ASC"]`` or ``sort=/data/name&sort=ASC``; ties broken by id."""
+def _order_by(values: list[str], policy: FieldPolicy, max_terms: int) -> str:
+    """``sort=["data/name","ASC"]`` or ``sort=/data/name&sort=ASC``; ties broken by id.
+
+    At most ``max_terms`` paths (POLIS_MAX_SORT_TERMS): each is an ORDER BY key, and
+    past a few they only cost the database work without changing the order.
+    """
     pairs = _sort_pairs(_sort_tokens(values))
+    if len(pairs) > max_terms:
+        raise BadFilter(
+            f"sort: {len(pairs)} sort keys given; at most {max_terms} are allowed "
+            "(each path counts once, with or without its direction)."
+        )
     terms: list[str] = []
     for number, (path, direction) in enumerate(pairs):
         try:

@@ -9,9 +9,18 @@ Before each operation its locations are evaluated here as RFC 6901 §4 says (no
 leading zeros, ``-`` only where an element may be added, no walking through scalars),
 against the document as the earlier operations left it. A bad location therefore
 becomes an ``InvalidPatch`` that names the operation, whatever jsonpatch version is
-installed. jsonpatch then performs add, remove, replace and copy; ``move`` is the
-remove-then-add that RFC 6902 §4.4 defines it as, built from jsonpatch's own ops;
+installed. jsonpatch then performs add, remove and replace. ``copy`` inserts a copy
+made here (see below); ``move`` is the remove-then-add that RFC 6902 §4.4 defines it
+as (jsonpatch removes, the detached value is put back here without copying it);
 ``test`` is evaluated here with JSON equality, in which ``true`` is not ``1``.
+
+The work is bounded by ``PatchLimits``. A patch holds at most ``max_operations``
+operations. ``copy`` is the only operation whose output can outgrow its input
+(seventeen copies of the whole document into itself double it seventeen times), so
+every copied value is measured before it is copied, and once the values copied by
+one patch add up to more than ``max_bytes`` the patch is refused with a 413 — before
+the copy that would cross the line, so no request spends seconds or hundreds of
+megabytes getting there.
 """
 
 from __future__ import annotations
@@ -19,12 +28,15 @@ from __future__ import annotations
 import copy
 import json
 import re
+from dataclasses import dataclass
 from typing import Any, cast
 
 import jsonpatch
 import jsonpointer
+import orjson
 
-from polis_api.errors import ApiError, FieldError, InvalidPatch, PatchTestFailed
+from polis_api.config import Settings
+from polis_api.errors import ApiError, FieldError, InvalidPatch, PatchTestFailed, PayloadTooLarge
 
 OPERATIONS = ("add", "remove", "replace", "move", "copy", "test")
 # The operations arrive as the "data" array of the body (seed 000: {"data": [...]}),
@@ -42,6 +54,22 @@ _BAD_ESCAPE = re.compile(r"~(?![01])")
 _ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
 _END_OF_ARRAY = "-"
 _SHOWN_CHARS = 80
+# Integers up to this many bits are measured exactly, larger ones estimated
+_EXACT_INT_BITS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PatchLimits:
+    """How much one patch may ask for (POLIS_MAX_PATCH_OPERATIONS, POLIS_MAX_BODY_BYTES)."""
+
+    max_operations: int = Settings.model_fields["max_patch_operations"].default
+    # the most bytes the copies of one patch may add up to; also the size a patched
+    # document may have, so a patch cannot build what a create could not send
+    max_bytes: int = Settings.model_fields["max_body_bytes"].default
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PatchLimits:
+        return cls(settings.max_patch_operations, settings.max_body_bytes)
 
 
 class _Unresolvable(Exception):
@@ -56,9 +84,22 @@ class _Unresolvable(Exception):
 # --- stage 1: the shape of the patch document -------------------------------------
 
 
-def parse_operations(body: object) -> list[dict[str, Any]]:
+def parse_operations(body: object, limits: PatchLimits = PatchLimits()) -> list[dict[str, Any]]:
     """Return ``body`` as a list of operations, or raise ``InvalidPatch`` listing every
     problem by index (``/data/2/op``: ``unknown op 'frobnicate'; expected one of ...``)."""
+    if isinstance(body, list) and len(body) > limits.max_operations:
+        raise InvalidPatch(
+            f"The JSON Patch has {len(body)} operations; at most {limits.max_operations} "
+            "are allowed in one request.",
+            errors=[
+                FieldError(
+                    BODY_LOCATION,
+                    f"at most {limits.max_operations} operations",
+                    expected=f"at most {limits.max_operations} operations",
+                    received=f"{len(body)} operations",
+                )
+            ],
+        )
     if not isinstance(body, list):
         raise _malformed(
             [
@@ -150,23 +191,109 @@ def _malformed(errors: list[FieldError]) -> InvalidPatch:
 # --- stage 2: applying the operations ----------------------------------------------
 
 
-def apply_patch(document: Any, operations: list[dict[str, Any]]) -> Any:
+def apply_patch(
+    document: Any, operations: list[dict[str, Any]], limits: PatchLimits = PatchLimits()
+) -> Any:
     """Apply ``operations`` to a deep copy of ``document`` and return the copy.
 
     The shape is checked again, so a caller that skipped ``parse_operations`` still gets
     an ``InvalidPatch`` rather than a ``KeyError``. The result may be a different type
     than ``document`` when an operation replaces the whole document (path ``""``).
+    Copies beyond ``limits.max_bytes`` in all are a ``PayloadTooLarge`` (413).
     """
-    parse_operations(operations)
+    parse_operations(operations, limits)
     # Patch a copy (STYLE rule 12): the operations below may change it in place, and a
     # failure halfway must leave the caller's document as it was
     result = copy.deepcopy(document)
+    budget = _CopyBudget(limits.max_bytes)
     for index, operation in enumerate(operations):
-        result = _apply_operation(result, index, operation)
+        result = _apply_operation(result, index, operation, budget)
     return result
 
 
-def _apply_operation(document: Any, index: int, operation: dict[str, Any]) -> Any:
+class _CopyBudget:
+    """The bytes one patch may still copy; spent before each copy is made."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.copied = 0
+
+    def copy(self, index: int, operation: dict[str, Any], value: Any) -> Any:
+        """A copy of ``value``, made only if its size fits what is left of the budget.
+
+        The copy is read back from the JSON that measured it: two passes in C rather
+        than ``copy.deepcopy``'s one in Python, which is many times slower.
+        """
+        try:
+            written: bytes | None = orjson.dumps(value)
+        except TypeError:  # an integer beyond 64 bits, which orjson refuses
+            written = None
+        size = len(written) if written is not None else _walked_json_size(value, self.max_bytes)
+        self._spend(index, operation, size)
+        return copy.deepcopy(value) if written is None else orjson.loads(written)
+
+    def _spend(self, index: int, operation: dict[str, Any], size: int | None) -> None:
+        if size is None or self.copied + size > self.max_bytes:
+            raise PayloadTooLarge(
+                f"JSON Patch operation {index} (copy {_describe(operation['from'])} to "
+                f"{operation['path']!r}) would take the values this patch copies past "
+                f"{self.max_bytes} bytes, the largest document this server accepts; "
+                "nothing was written.",
+                errors=[
+                    FieldError(
+                        f"{BODY_LOCATION}/{index}/from",
+                        f"copies more than {self.max_bytes} bytes in all",
+                    )
+                ],
+            )
+        self.copied += size
+
+
+def json_size(value: Any, limit: int) -> int | None:
+    """The size of ``value`` written as compact JSON, or None when it passes ``limit``.
+
+    orjson writes it in C, far faster than any walk here; the value is part of the
+    document, so the bytes it takes for a moment are bounded like the document.
+    """
+    try:
+        size = len(orjson.dumps(value))
+    except TypeError:  # an integer beyond 64 bits, which orjson refuses
+        return _walked_json_size(value, limit)
+    return size if size <= limit else None
+
+
+def _walked_json_size(value: Any, limit: int) -> int | None:
+    """``json_size`` by walking the value, stopping once past ``limit``. Strings count
+    their UTF-8 bytes and quotes (escapes are not counted: close enough for a bound)."""
+    size = 0
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            size += 2 + max(len(item) - 1, 0)  # braces and commas
+            for key, member in item.items():
+                size += len(key.encode()) + 3  # quotes and colon
+                pending.append(member)
+        elif isinstance(item, list):
+            size += 2 + max(len(item) - 1, 0)
+            pending.extend(item)
+        elif isinstance(item, str):
+            size += len(item.encode()) + 2
+        elif item is None or isinstance(item, bool):
+            size += 4 if item in (None, True) else 5
+        elif isinstance(item, int) and item.bit_length() > _EXACT_INT_BITS:
+            # digits from the bit length: str() of a huge integer is slow (and refused)
+            size += item.bit_length() * 30103 // 100000 + 2
+        else:
+            size += len(repr(item))
+        if size > limit:
+            return None
+    return size
+
+
+def _apply_operation(
+    document: Any, index: int, operation: dict[str, Any], budget: _CopyBudget
+) -> Any:
     try:
         match operation["op"]:
             case "test":
@@ -174,6 +301,10 @@ def _apply_operation(document: Any, index: int, operation: dict[str, Any]) -> An
                 return document
             case "move":
                 return _move(document, operation)
+            case "copy":
+                _check_locations(document, operation)
+                value = _resolve(document, operation["from"], "from")
+                return _insert(document, operation["path"], budget.copy(index, operation, value))
             case _:
                 _check_locations(document, operation)
                 return _jsonpatch_apply(document, operation)
@@ -209,7 +340,23 @@ def _move(document: Any, operation: dict[str, Any]) -> Any:
     # evaluated against the document without the value (array indexes may have shifted)
     document = _jsonpatch_apply(document, {"op": "remove", "path": source})
     _check_add_target(document, target)
-    return _jsonpatch_apply(document, {"op": "add", "path": target, "value": value})
+    # The value is detached now, so it is put back as it is: a move costs the same
+    # whatever the size of what it moves (jsonpatch's add would copy it)
+    return _insert(document, target, value)
+
+
+def _insert(document: Any, pointer: str, value: Any) -> Any:
+    """Add ``value`` at ``pointer``, already checked by ``_check_add_target``."""
+    if not pointer:
+        return value
+    parent_pointer, _, escaped = pointer.rpartition("/")
+    parent = _resolve(document, parent_pointer, "path")
+    token = jsonpointer.unescape(escaped)
+    if isinstance(parent, list):
+        parent.insert(_array_index(parent, token, pointer, "path", for_add=True), value)
+    else:
+        parent[token] = value
+    return document
 
 
 def _check_locations(document: Any, operation: dict[str, Any]) -> None:

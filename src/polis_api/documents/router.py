@@ -17,6 +17,7 @@ from polis_api.documents import service
 from polis_api.documents.bulk_results import ItemBulkBody, ItemResultsOut, write_items
 from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
 from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
+from polis_api.documents.patch import PatchLimits
 from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import (
@@ -124,14 +125,16 @@ def _standard_router(resource: Resource) -> APIRouter:
     )
     async def patch(
         id: uuid.UUID,
+        request: Request,
         principal: Annotated[Principal, can["modify"]],
         conn: WriteConnection,
         body: Annotated[PatchBody, Body(openapi_examples=_examples(_patch_body(resource)))],
         if_match: IfMatch = None,
         etag: EtagHeader = None,
     ) -> Response:
+        limits = PatchLimits.from_settings(request.app.state.settings)
         rendered = await service.patch_document(
-            conn, resource, principal, id, precondition(if_match, etag), body.operations()
+            conn, resource, principal, id, precondition(if_match, etag), body.operations(), limits
         )
         return document_response(rendered)
 

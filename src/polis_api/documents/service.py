@@ -11,13 +11,14 @@ from typing import Any
 
 import asyncpg
 
+from polis_api import jsoncodec
 from polis_api.auth import Principal
 from polis_api.documents import repository as repo
 from polis_api.documents.envelope import CreateBody, StoredDocument, utc_now_ms
 from polis_api.documents.etag import parse_etag_header
 from polis_api.documents.feed import feed_page
 from polis_api.documents.listing import ListRequest
-from polis_api.documents.patch import apply_patch, parse_operations
+from polis_api.documents.patch import PatchLimits, apply_patch, parse_operations
 from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import Resource, WriteContext
 from polis_api.documents.validation import dump_data, validate_data
@@ -27,6 +28,7 @@ from polis_api.errors import (
     FieldError,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
     PreconditionFailed,
     PreconditionRequired,
     ValidationFailed,
@@ -51,8 +53,12 @@ async def get_document(
 
 def check_envelope(body: CreateBody[Any], principal: Principal) -> None:
     """The envelope fields a client may not choose (SPEC §1)."""
-    if body.meta is not None:
-        raise ValidationFailed("'meta' is written by the server only; leave it out.")
+    # Any 'meta' key is refused, null included: the server owns every field of it
+    if "meta" in body.model_fields_set:
+        raise ValidationFailed(
+            "/meta is written by the server only; leave it out of the body.",
+            errors=[FieldError(path="/meta", message="is written by the server only")],
+        )
     if body.customerId is not None and body.customerId != principal.customer_id:
         raise Forbidden("The body names another tenant's customerId.")
 
@@ -215,14 +221,38 @@ async def patch_document(
     doc_id: uuid.UUID,
     if_match: str | None,
     operations: list[dict[str, Any]],
+    limits: PatchLimits = PatchLimits(),
 ) -> Rendered:
+    """Apply a JSON Patch under the If-Match precondition.
+
+    A patch that leaves the data as it was (no operations, or operations that undo
+    each other or only test) writes nothing: the answer is the current document with
+    its etag, as a GET would give it, and no new revision or ``modified`` appears.
+    """
     ctx = WriteContext(conn, principal, utc_now_ms())
     current, etag = await _current_for_write(ctx, resource, doc_id, if_match)
-    patched = apply_patch(current.data, parse_operations(operations))
+    operations = parse_operations(operations, limits)
+    if not operations:
+        return await get_document(conn, resource, principal, doc_id)
+    patched = apply_patch(current.data, operations, limits)
     data = validate_data(resource.data_model, patched)
+    written = _checked_size(data, limits)
+    if written == jsoncodec.canonical_bytes(current.data):
+        return await get_document(conn, resource, principal, doc_id)
     data = await resource.hooks.prepare(ctx, data, current.data)
     revised = current.revised(data=data, by=principal.user_id, at=ctx.now)
     return await write_revision(ctx, resource, revised, etag)
+
+
+def _checked_size(data: dict[str, Any], limits: PatchLimits) -> bytes:
+    """``data`` as canonical JSON; 413 when it is larger than a body may be."""
+    written = jsoncodec.canonical_bytes(data)
+    if len(written) > limits.max_bytes:
+        raise PayloadTooLarge(
+            f"The patched document would be {len(written)} bytes of data; at most "
+            f"{limits.max_bytes} are allowed (POLIS_MAX_BODY_BYTES). Nothing was written."
+        )
+    return written
 
 
 async def write_revision(

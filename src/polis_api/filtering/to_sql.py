@@ -446,13 +446,31 @@ def _timestamp(column: Column, literal: Literal) -> datetime:
         except ValueError:
             pass
         else:
-            # A time without an offset is read as UTC, the API's only time zone.
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            return _in_utc(column, literal, parsed)
     raise fail(
         literal.position,
         f"'{column.text}' is a timestamp; expected an ISO 8601 string such as "
         f'"2018-09-18T20:12:46.771Z", found {_shown(literal)}',
     )
+
+
+def _in_utc(column: Column, literal: Literal, moment: datetime) -> datetime:
+    """``moment`` in UTC, which must still fall in years 1 to 9999.
+
+    A time without an offset is read as UTC, the API's only time zone. Converted
+    here rather than by the driver: "9999-12-31T23:59:59-05:00" is past year 9999 in
+    UTC, and the driver's overflow would be a 500 halfway through a statement.
+    """
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise fail(
+            literal.position,
+            f"'{column.text}': {_shown(literal)} is out of range; timestamps must fall "
+            "between years 1 and 9999 once converted to UTC",
+        ) from None
 
 
 def _shown(literal: Literal) -> str:

@@ -120,6 +120,7 @@ def test_a_head_one_byte_past_the_limit_is_431(server: Serve, pieces: int) -> No
 def test_a_connection_that_never_sends_a_request_is_dropped(server: Serve) -> None:
     with connection(server.port) as sock:
         status, headers, body = parse(read_all(sock))  # returns once the server closes
+    assert headers["content-type"] == "application/problem+json"
     assert status == 408
     assert json.loads(body)["code"] == "REQUEST_TIMEOUT"
 

@@ -118,8 +118,12 @@ class _ResetAfterError:
         return self._conn
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None and not isinstance(exc, ApiError) and self._conn is not None:
-            self._conn.reset_in_full_on_release()
+        if exc is not None and not isinstance(exc, ApiError):
+            # The pool's proxy lets go of a connection that broke (``_con`` is None):
+            # that one is closed and replaced, and needs no reset.
+            connection = getattr(self._conn, "_con", None)
+            if isinstance(connection, RequestConnection):
+                connection.reset_in_full_on_release()
         await self._acquiring.__aexit__(exc_type, exc, tb)
 
     def __await__(self) -> Any:

@@ -30,7 +30,7 @@ from polis_api.problems import database_fault
 from tests.builders import SEED_CAMPAIGN, assert_problem, campaign
 from tests.canvassing import Door, door, interaction
 from tests.conftest import TEST_SECRET, _in_thread
-from tests.test_shutdown import admin_headers, serve
+from tests.test_shutdown import Serve, admin_headers, serve
 
 pytestmark = pytest.mark.slow
 
@@ -520,3 +520,85 @@ def test_each_way_a_database_fails_is_a_503_to_retry(error: Exception) -> None:
 )
 def test_other_errors_are_not_database_faults(error: Exception) -> None:
     assert database_fault(error) is None
+
+
+# -- issue 9: streams in an outage, the rate limiter through a restart ------------------
+
+
+async def test_a_stream_in_a_database_outage_is_a_503_not_a_cut_200(
+    faults_db: FaultDatabase, tmp_path: Path
+) -> None:
+    """The first rows are fetched before the status goes out."""
+    headers = admin_headers(uuid.uuid4())
+    everything = {"limit": "9007199254740991"}
+    async with app_client(faults_db, tmp_path, pool_acquire_timeout_seconds=1) as http:
+        before = await http.get("/v2/households", params=everything, headers=headers)
+        await faults_db.stop()
+        try:
+            during = await http.get("/v2/households", params=everything, headers=headers)
+        finally:
+            await faults_db.start()
+        await _ready(http)
+        after = await http.get("/v2/households", params=everything, headers=headers)
+
+    assert before.status_code == 200
+    body = assert_problem(during, 503, "SERVICE_UNAVAILABLE")
+    assert "retry" in body["detail"]
+    assert during.headers["Retry-After"] == "1"
+    assert after.json() == {"data": [], "meta": {}}
+
+
+async def test_the_rate_limiter_shares_budgets_again_after_a_restart_and_stops_cleanly(
+    faults_db: FaultDatabase, tmp_path: Path
+) -> None:
+    """A crash restart, then every session of the server killed (the rate limiter's
+    included): budgets are shared across both workers again, and SIGTERM exits 0."""
+    from tests.test_rate_limit_api import _start_of_a_window_if_less_than
+
+    limit = 20
+    env = {"POLIS_RATE_LIMIT_PER_MINUTE": str(limit), "POLIS_RATE_LIMIT_SYNC_SECONDS": "0.05"}
+    headers = admin_headers(uuid.uuid4())
+    async with serve(tmp_path, database_url=faults_db.url, workers=2, env=env) as server:
+        await _both_workers_started(server)  # a worker starting in the outage would fail
+        await faults_db.stop("immediate")
+        await asyncio.sleep(1)
+        await faults_db.start()
+        async with httpx.AsyncClient(base_url=server.base, timeout=FAST) as http:
+            await _ready(http)
+        await _terminate_sessions(faults_db.url, "polis-api")
+        await asyncio.sleep(0.5)  # a few sync intervals: the limiter reconnects
+        _start_of_a_window_if_less_than(25)
+        statuses = []
+        for _ in range(limit + 10):
+            # A fresh connection each time lets the kernel hand it to either worker.
+            async with httpx.AsyncClient(base_url=server.base, timeout=FAST) as http:
+                statuses.append((await http.get("/v1/campaigns", headers=headers)).status_code)
+            await asyncio.sleep(0.12)  # longer than the sync interval
+        await server.terminate()
+        exit_code = await server.exit_code(within=30)
+
+    assert statuses.count(200) == limit, statuses
+    assert statuses.count(429) == 10
+    log = server.output()
+    assert exit_code == 0, log
+    assert "Application shutdown failed" not in log, log
+    assert log.count("database pool closed") == 4, log  # two pools in each worker
+
+
+async def _terminate_sessions(url: str, application_name: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = $1 AND datname = current_database()",
+            application_name,
+        )
+    finally:
+        await conn.close()
+
+
+async def _both_workers_started(server: Serve, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while server.output().count("Application startup complete.") < 2:
+        assert time.monotonic() < deadline, server.output()
+        await asyncio.sleep(0.1)

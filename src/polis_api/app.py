@@ -106,6 +106,9 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
     except TimeoutError:
         log.warning("the database pool did not close in %s s; dropped it", POOL_CLOSE_SECONDS)
         pool.terminate()
+    except Exception as exc:  # shutdown goes on whatever state the database is in
+        log.warning("the database pool did not close cleanly (%r); dropped it", exc)
+        pool.terminate()
     else:
         log.info("database pool closed")
 

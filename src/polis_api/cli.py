@@ -324,10 +324,15 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings, sock: socket.sock
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        # httptools with the head deadline, head size cap and stalled-client drop
+        # uvicorn lacks (polis_api.protocols); workers import it by name.
+        http="polis_api.protocols:BoundedHttpToolsProtocol",
         access_log=not args.quiet,
         log_config=_log_config(),
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        # Per worker; uvicorn counts the asking connection too, hence the one more.
+        limit_concurrency=settings.max_connections + 1,
+        server_header=False,  # no software banner for scanners
     )
     if config.workers > 1:
         _Supervisor(config, sockets=[sock]).run()

@@ -78,6 +78,43 @@ class Settings(BaseSettings):
     # How long `serve` lets in-flight requests finish after SIGTERM before cancelling them.
     shutdown_timeout_seconds: int = Field(default=10, ge=0)
 
+    # Connection-level bounds (docs/connections.md): no client holds a worker, a
+    # database connection or a transaction for longer than these allow.
+    stream_send_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="A streamed list whose client accepts no bytes for this long is cut off "
+        "and its database transaction released.",
+    )
+    stream_max_seconds: float = Field(
+        default=900,
+        gt=0,
+        description="The longest a streamed list may take from start to end; past it the "
+        "body is cut off (page with limit/skip for more).",
+    )
+    max_streams_per_identity: int = Field(
+        default=4,
+        gt=0,
+        description="Streamed lists one user of one tenant may have open at once, across all "
+        "workers; one more is 429 with Retry-After.",
+    )
+    header_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="A client must send a request's line and headers within this many "
+        "seconds of starting it (or of connecting); slower ones are answered 408 and dropped.",
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="The most bytes a request's line and headers may take; more is 431.",
+    )
+    max_connections: int = Field(
+        default=1000,
+        gt=0,
+        description="Open connections per worker; a request on one past this is 503.",
+    )
+
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
     def _split_algorithms(cls, value: object) -> object:

@@ -17,6 +17,7 @@ import asyncpg
 
 from polis_api import jsoncodec
 from polis_api.config import Settings
+from polis_api.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,9 @@ EMBEDDED_DATABASE = "polis"
 OWNER_LOCK_FILE = "postgres.lock"
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 CLIENT_TIMEOUT_MARGIN_SECONDS = 5.0
+# A stream's transaction is idle while a chunk goes out (at most the send timeout);
+# PostgreSQL ends any list transaction idle this much longer, whatever went wrong.
+IDLE_IN_TRANSACTION_MARGIN_SECONDS = 5.0
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -163,16 +167,55 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 class RequestConnection(asyncpg.Connection):  # type: ignore[misc]
-    """A pooled connection released without asyncpg's reset query.
+    """A pooled connection released without asyncpg's reset query, unless it saw an error.
 
     The default reset (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) is a second
     round trip on every request. polis-api leaves no session state to reset: its
     advisory locks and cursors live only as long as their transaction, it never
     LISTENs or SETs, and asyncpg still rolls back an open transaction on release.
+
+    A connection on which something raised is another matter: it may hold an
+    aborted transaction, an open cursor, or (after asyncpg refused a value while
+    binding it) an unsynchronised implicit transaction that asyncpg does not see,
+    which then broke the next request's BEGIN. Such a connection gets the full
+    reset; if even that fails, the pool closes it and opens a fresh one.
     """
 
+    _reset_in_full = False
+
+    def reset_in_full_on_release(self) -> None:
+        self._reset_in_full = True
+
     def get_reset_query(self) -> str:
-        return ""
+        if not self._reset_in_full:
+            return ""
+        self._reset_in_full = False
+        return str(super().get_reset_query())
+
+
+class _ResetAfterError:
+    """``pool.acquire()``: marks the connection for a full reset when the block using it
+    raised anything but an ApiError (a 4xx the request answered normally)."""
+
+    def __init__(self, acquiring: Any) -> None:
+        self._acquiring = acquiring
+        self._conn: Any = None
+
+    async def __aenter__(self) -> Any:
+        self._conn = await self._acquiring.__aenter__()
+        return self._conn
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and not isinstance(exc, ApiError):
+            # The pool's proxy lets go of a connection that broke (``_con`` is None):
+            # that one is closed and replaced, and needs no reset.
+            connection = getattr(self._conn, "_con", None)
+            if isinstance(connection, RequestConnection):
+                connection.reset_in_full_on_release()
+        await self._acquiring.__aexit__(exc_type, exc, tb)
+
+    def __await__(self) -> Any:
+        return self._acquiring.__await__()
 
 
 class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type hints
@@ -181,6 +224,7 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type 
     asyncpg's own waits forever: for a free connection when all are busy, and for a
     new one to open (acquiring may connect). With the bound as the default, every
     caller (routes, middleware, the tenant registry) gets it without remembering to.
+    A connection comes back reset in full when its user raised (RequestConnection).
     """
 
     def __init__(self, dsn: str, *, acquire_timeout: float, **kwargs: Any) -> None:
@@ -196,7 +240,9 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type 
         self.acquire_timeout = acquire_timeout
 
     def acquire(self, *, timeout: float | None = None) -> Any:
-        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+        return _ResetAfterError(
+            super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+        )
 
 
 async def create_pool(settings: Settings, url: str, *, for_lists: bool = False) -> asyncpg.Pool:
@@ -219,6 +265,8 @@ async def create_pool(settings: Settings, url: str, *, for_lists: bool = False) 
     }
     if for_lists:
         server_settings["plan_cache_mode"] = "force_custom_plan"
+        idle = settings.stream_send_timeout_seconds + IDLE_IN_TRANSACTION_MARGIN_SECONDS
+        server_settings["idle_in_transaction_session_timeout"] = str(int(idle * 1000))
     pool = BoundedPool(
         url,
         acquire_timeout=settings.pool_acquire_timeout_seconds,

@@ -17,7 +17,6 @@ Answers carry ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -29,10 +28,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polis_api.auth import Principal, TokenVerifier, authorization_header
 from polis_api.errors import ApiError
-from polis_api.problems import problem_response
+from polis_api.problems import database_fault, problem_response
 
 log = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
+MAX_RETRY_SECONDS = 30.0  # the longest pause between syncs after failures
+FINAL_SYNC_SECONDS = 2.0  # shutdown does not wait longer on a database that is gone
 
 
 class RateLimited(ApiError):
@@ -112,13 +113,15 @@ class RateLimiter:
                 buckets,
                 [pending.get(bucket, 0) for bucket in buckets],
             )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        except Exception as exc:
             self._in_flight = {}
             for bucket, hits in pending.items():  # keep them for the next try
                 self._pending[bucket] += hits
             if self._sharing:  # once per outage, not every interval
                 log.warning("rate limits are per worker until PostgreSQL answers: %r", exc)
             self._sharing = False
+            if database_fault(exc) is None:
+                raise  # not an outage: the supervisor logs it in full
             return
         if not self._sharing:
             log.info("rate limits are shared across workers again")
@@ -128,27 +131,51 @@ class RateLimiter:
             self._in_flight = {}
 
     async def _run(self, pool: asyncpg.Pool) -> None:
+        """Sync every interval, forever: a failure is logged and retried with backoff.
+
+        The task must outlive anything the database does (a restart can surface as
+        errors no list anticipates); had it died, budgets would silently stop being
+        shared and shutdown would re-raise its error.
+        """
+        delay = self.sync_seconds
         cleaned = 0.0
         while True:
-            await asyncio.sleep(self.sync_seconds)
-            await self.sync(pool)
-            if time.monotonic() - cleaned > WINDOW_SECONDS:
-                cleaned = time.monotonic()
-                with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                    await pool.execute(
-                        "DELETE FROM rate_limits WHERE window_start < $1",
-                        self._window - WINDOW_SECONDS,
-                    )
+            await asyncio.sleep(delay)
+            try:
+                await self.sync(pool)
+                if time.monotonic() - cleaned > WINDOW_SECONDS:
+                    cleaned = time.monotonic()
+                    await self._forget_old_windows(pool)
+            except Exception:
+                delay = min(delay * 2, MAX_RETRY_SECONDS)
+                log.exception("rate-limit sync failed; retrying in %.1f s", delay)
+            else:
+                delay = self.sync_seconds
+
+    async def _forget_old_windows(self, pool: asyncpg.Pool) -> None:
+        try:
+            await pool.execute(
+                "DELETE FROM rate_limits WHERE window_start < $1", self._window - WINDOW_SECONDS
+            )
+        except Exception as exc:
+            if database_fault(exc) is None:
+                raise  # during an outage the next minute's try does it
 
     def start(self, pool: asyncpg.Pool) -> None:
         self._task = asyncio.create_task(self._run(pool), name="rate-limit-sync")
 
     async def stop(self, pool: asyncpg.Pool) -> None:
+        """Stops the task and leaves this worker's last hits for the others; never raises,
+        so the rest of shutdown (closing the pools) always runs."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            await self.sync(pool)  # leave this worker's last hits for the others
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        try:
+            async with asyncio.timeout(FINAL_SYNC_SECONDS):
+                await self.sync(pool)
+        except Exception as exc:
+            log.warning("rate-limit hits of this worker not merged at shutdown: %r", exc)
 
 
 def bucket_of(principal: Principal) -> str:

@@ -388,6 +388,23 @@ async def purge_tombstones(conn: asyncpg.Connection, table: str, older_than: tim
     return int(status.split()[-1])
 
 
+async def try_stream_slot(conn: asyncpg.Connection, holder: str, slots: int) -> bool:
+    """Take one of ``slots`` transaction-scoped advisory locks for ``holder``.
+
+    False when all are taken: ``holder`` already has that many streams open, in any
+    worker. The lock is released with the stream's transaction, however it ends
+    (even when the worker dies). The two-key form keeps clear of the one-key locks
+    idempotency takes.
+    """
+    taken: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM generate_series(1, $2) AS slot "
+        "WHERE pg_try_advisory_xact_lock(hashtext($1), slot))",
+        holder,
+        slots,
+    )
+    return taken
+
+
 # Set-based writes for bulk endpoints: one statement per step, whatever the size.
 
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
-from fastapi.responses import StreamingResponse
 
 from polis_api.auth import VERBS, Principal, require
 from polis_api.deps import WriteConnection
@@ -30,6 +29,7 @@ from polis_api.documents.responses import (
     page_body,
     problem_responses,
 )
+from polis_api.documents.streaming import ListStream, StreamBounds
 from polis_api.errors import MethodNotAllowed
 
 DocumentId = Annotated[uuid.UUID, "the document's id"]
@@ -292,9 +292,7 @@ async def list_response(
     )
     pool = request.app.state.list_pool
     if listing.stream:
-        return StreamingResponse(
-            service.stream_list(pool, resource, listing), media_type="application/json"
-        )
+        return ListStream(pool, resource, listing, principal, StreamBounds.of(settings))
     async with pool.acquire() as conn:
         return json_response(await service.list_page(conn, resource, listing))
 

@@ -6,7 +6,7 @@ Services run inside the transaction their caller opened and never commit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import asyncpg
@@ -33,6 +33,14 @@ from polis_api.errors import (
     PreconditionRequired,
     ValidationFailed,
 )
+
+STREAM_RETRY_AFTER_SECONDS = 5
+
+
+class TooManyStreams(ApiError):
+    status = 429
+    code = "TOO_MANY_STREAMS"
+    title = "Too many streamed lists"
 
 
 def not_found(resource: Resource, doc_id: uuid.UUID) -> NotFound:
@@ -303,22 +311,37 @@ async def _list_meta(conn: asyncpg.Connection, sql: repo.DocumentSql, request: L
     return '{"total":' + str(await repo.count(conn, sql, request.query)) + "}"
 
 
+async def open_stream(conn: asyncpg.Connection, principal: Principal, per_identity: int) -> None:
+    """Counts the stream against its caller's limit; run inside the stream's transaction."""
+    holder = f"{principal.customer_id}/{principal.user_id}"
+    if not await repo.try_stream_slot(conn, holder, per_identity):
+        raise TooManyStreams(
+            f"This user already has {per_identity} streamed lists open; let one finish, "
+            "or page with a smaller limit.",
+            headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)},
+        )
+
+
 async def stream_list(
-    pool: asyncpg.Pool, resource: Resource, request: ListRequest, chunk_bytes: int = 65536
-) -> AsyncIterator[bytes]:
-    """The whole list as chunks of at most ~64 KiB, read through a cursor."""
+    conn: asyncpg.Connection, resource: Resource, request: ListRequest, chunk_bytes: int = 65536
+) -> AsyncGenerator[bytes]:
+    """The whole list as chunks of at most ~64 KiB, read through a cursor.
+
+    Runs in the caller's (repeatable read) transaction. The first chunk comes only
+    after the first rows were fetched, so a failing database fails it before any
+    status is sent.
+    """
     sql = resource.sql
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        meta = await _list_meta(conn, sql, request)
-        buffer = ['{"data":[']
-        size = 0
-        separator = ""
-        async for row in repo.stream_rows(conn, sql, request.query):
-            buffer.append(separator + row)
-            separator = ","
-            size += len(row)
-            if size >= chunk_bytes:
-                yield "".join(buffer).encode()
-                buffer, size = [], 0
-        buffer.append('],"meta":' + meta + "}")
-        yield "".join(buffer).encode()
+    meta = await _list_meta(conn, sql, request)
+    buffer = ['{"data":[']
+    size = 0
+    separator = ""
+    async for row in repo.stream_rows(conn, sql, request.query):
+        buffer.append(separator + row)
+        separator = ","
+        size += len(row)
+        if size >= chunk_bytes:
+            yield "".join(buffer).encode()
+            buffer, size = [], 0
+    buffer.append('],"meta":' + meta + "}")
+    yield "".join(buffer).encode()

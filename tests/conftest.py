@@ -156,6 +156,8 @@ def running_server(database_url: str, name: str, **env: str) -> Iterator[str]:
         "POLIS_DATA_DIR": str(TEST_DATA_DIR),
         **env,
     }
+    # A fresh clone run against TEST_DATABASE_URL has never created the folder
+    TEST_DATA_DIR.mkdir(parents=True, exist_ok=True)
     log_path = TEST_DATA_DIR / f"{name}.log"
     command = [sys.executable, "-m", "polis_api.cli", "serve", "--quiet", "--workers", "2"]
     with log_path.open("wb") as log_file:

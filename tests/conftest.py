@@ -157,6 +157,7 @@ def running_server(database_url: str, name: str, **env: str) -> Iterator[str]:
         **env,
     }
     log_path = TEST_DATA_DIR / f"{name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)  # absent when TEST_DATABASE_URL is set
     command = [sys.executable, "-m", "polis_api.cli", "serve", "--quiet", "--workers", "2"]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(

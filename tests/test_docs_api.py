@@ -143,3 +143,14 @@ async def test_both_spellings_reach_the_same_door(
     assert put.status_code == 201, put.text
     assert got.json()["data"]["state"] == "not-contacted-do-not-knock"
     assert got.json()["id"] == put.json()["id"]
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+async def test_docs_pages_tell_the_browser_to_fetch_nothing_off_site(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(path)
+
+    policy = response.headers["content-security-policy"]
+    assert "img-src 'self' data:" in policy
+    assert "connect-src 'self'" in policy

@@ -25,6 +25,10 @@ OPENAPI = "/openapi.json"
 # The bundles inside the fastapi-offline wheel: swagger-ui-bundle.js, swagger-ui.css,
 # redoc.standalone.js and favicon.png.
 ASSETS = resources.files("fastapi_offline") / "static"
+# What the pages may fetch besides their same-origin scripts: ReDoc's menu footer shows
+# a logo from its maker's CDN (it hides itself when that fails); the browser is told
+# not to ask, so reading the docs contacts no other host.
+SAME_ORIGIN_ONLY = "img-src 'self' data:; font-src 'self' data:; connect-src 'self'"
 
 
 def add_docs_routes(app: FastAPI) -> None:
@@ -34,7 +38,7 @@ def add_docs_routes(app: FastAPI) -> None:
     @app.get(DOCS, include_in_schema=False)
     async def swagger_ui(request: Request) -> Response:
         root = _root_path(request)
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=root + OPENAPI,
             title=f"{app.title} - Swagger UI",
             swagger_js_url=f"{root}{STATIC}/swagger-ui-bundle.js",
@@ -43,17 +47,19 @@ def add_docs_routes(app: FastAPI) -> None:
             # No OAuth2 flow here: a bearer token is pasted under "Authorize".
             oauth2_redirect_url=None,
         )
+        return _same_origin_only(page)
 
     @app.get(REDOC, include_in_schema=False)
     async def redoc(request: Request) -> Response:
         root = _root_path(request)
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=root + OPENAPI,
             title=f"{app.title} - ReDoc",
             redoc_js_url=f"{root}{STATIC}/redoc.standalone.js",
             redoc_favicon_url=f"{root}{STATIC}/favicon.png",
             with_google_fonts=False,  # fonts from Google would be a request off-site
         )
+        return _same_origin_only(page)
 
     @app.get("/", include_in_schema=False)
     async def root(request: Request) -> Response:
@@ -69,6 +75,11 @@ def add_docs_routes(app: FastAPI) -> None:
             "health": root_path + "/healthz",
         }
         return json_response(jsoncodec.dumps(links))
+
+
+def _same_origin_only(page: Response) -> Response:
+    page.headers["Content-Security-Policy"] = SAME_ORIGIN_ONLY
+    return page
 
 
 def _root_path(request: Request) -> str:

@@ -154,3 +154,10 @@ async def test_docs_pages_tell_the_browser_to_fetch_nothing_off_site(
     policy = response.headers["content-security-policy"]
     assert "img-src 'self' data:" in policy
     assert "connect-src 'self'" in policy
+
+
+async def test_openapi_says_which_like_wildcards_work(openapi: dict[str, Any]) -> None:
+    description = openapi["paths"]["/v1/campaigns"]["get"]["description"]
+
+    assert "`*` is any run of characters and `?` one character" in description
+    assert "`%` and `_` match only" in description

@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from polis_api import db
 from polis_api.auth import TokenVerifier
 from polis_api.config import ConfigError, Settings, get_settings
+from polis_api.docs_pages import add_docs_routes
 from polis_api.documents.fastpath import DocumentReadFastPath
 from polis_api.documents.responses import json_response, problem_responses
 from polis_api.errors import ServiceUnavailable
@@ -55,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=_lifespan,
         default_response_class=Response,
+        # Served by docs_pages from bundled assets instead of FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.verifier = TokenVerifier(settings)
@@ -62,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers():
         app.include_router(router)
     _add_operations_routes(app)
+    add_docs_routes(app)
     # Added first, so it runs inside BodyGuard: sizes are checked before bodies are read.
     app.add_middleware(IdempotencyMiddleware, ttl_hours=settings.idempotency_ttl_hours)
     app.add_middleware(DocumentReadFastPath, resources=RESOURCES)

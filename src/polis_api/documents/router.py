@@ -337,6 +337,8 @@ Query parameters (SPEC §5), every one optional:
 
 - `filter`: an expression, e.g. `/data/status eq "complete" and /data/name like "Door*"`
   (operators eq, neq, gt, gte, lt, lte, like, in, nin, between; and, or, not, parentheses).
+  In `like`, `*` is any run of characters and `?` one character; `%` and `_` match only
+  themselves, so `like "My%"` looks for a literal `My%`.
 - `filter[/data/field]=value`: equality on one attribute; repeatable, ANDed.
 - `limit` (default 100; `9007199254740991` means all, streamed) and `skip` (default 0).
 - `sort`: `["data/name","ASC"]` or repeated `sort=/data/name&sort=DESC`; ties by id.

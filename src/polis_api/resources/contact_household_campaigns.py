@@ -4,6 +4,7 @@ No ``from __future__ import annotations``: FastAPI reads these signatures at run
 """
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import asyncpg
@@ -48,6 +49,8 @@ from polis_api.resources.door_records import (
 from polis_api.workflow.door import DoorRuleError, StatusInfo, apply_status
 
 DOOR = "/v1/campaigns/{campaignId}/contacts/{contactId}/households/{householdId}"
+# Polis' own spelling of the same door: seed clients call ".../status".
+DOOR_STATUS = DOOR + "/status"
 
 CanRead = Annotated[Principal, Depends(require("read@contact-household-campaigns"))]
 CanInsert = Annotated[Principal, Depends(require("insert@contact-household-campaigns"))]
@@ -77,6 +80,27 @@ class BulkItem(BaseModel):
 class BulkBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data: list[BulkItem]
+
+
+Handler = Callable[..., Any]
+
+
+def door_route(method: str, **options: Any) -> Callable[[Handler], Handler]:
+    """Serve ``handler`` at both spellings of a door's path, each its own OpenAPI operation.
+
+    FastAPI derives an operationId from the handler's name and the path, so the two
+    operations stay distinct without a second copy of the handler.
+    """
+
+    def register(handler: Handler) -> Handler:
+        router.add_api_route(DOOR, handler, methods=[method], **options)
+        summary = f"{options['summary']} (Polis' /status spelling)"
+        router.add_api_route(
+            DOOR_STATUS, handler, methods=[method], **{**options, "summary": summary}
+        )
+        return handler
+
+    return register
 
 
 async def _door_pair(
@@ -116,12 +140,11 @@ async def _checked_put_body(
     return body, status
 
 
-@router.get(
-    DOOR,
+@door_route(
+    "GET",
     summary="Get a door's record in a campaign",
     responses={200: {"model": Out}, **problem_responses(400, 401, 403, 404)},
 )
-@router.get(DOOR + "/status", include_in_schema=False)
 async def get_record(
     campaignId: uuid.UUID,
     contactId: uuid.UUID,
@@ -136,8 +159,8 @@ async def get_record(
     return document_response(found)
 
 
-@router.put(
-    DOOR,
+@door_route(
+    "PUT",
     summary="Create or update a door's record",
     responses={
         200: {"model": Out},
@@ -145,7 +168,6 @@ async def get_record(
         **problem_responses(400, 401, 403, 404, 413, 415),
     },
 )
-@router.put(DOOR + "/status", include_in_schema=False)
 async def put_record(
     campaignId: uuid.UUID,
     contactId: uuid.UUID,
@@ -182,12 +204,11 @@ async def put_record(
     return document_response(rendered, 201 if created else 200)
 
 
-@router.patch(
-    DOOR,
+@door_route(
+    "PATCH",
     summary="Set a door's status (only /statusId may be patched)",
     responses={200: {"model": Out}, **problem_responses(400, 401, 403, 404, 409, 412, 428)},
 )
-@router.patch(DOOR + "/status", include_in_schema=False)
 async def patch_record(
     campaignId: uuid.UUID,
     contactId: uuid.UUID,

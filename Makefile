@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.stamp-dev
 PIP_INSTALL := $(BIN)/pip install --disable-pip-version-check --progress-bar on
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check lint format bench soak wrk clean-data
+.PHONY: help run test check lint format bench soak fleet wrk clean-data
 
 ## make help: this list
 help:
@@ -61,6 +61,10 @@ bench: $(DEV_STAMP) wrk
 ## make soak: 10 minutes of mixed load on `serve --workers 2`, memory each minute (ARGS="--minutes 3")
 soak: $(DEV_STAMP) wrk
 	$(BIN)/python bench/soak.py $(ARGS)
+
+## make fleet: hundreds of phones on a bad network, every sync invariant checked (ARGS="--phones 60")
+fleet: $(DEV_STAMP)
+	$(BIN)/python bench/fleet.py $(ARGS)
 
 # The load generator of bench and soak: installed with apt-get when root, else say how.
 wrk:

@@ -155,6 +155,34 @@ def _add_operations_routes(app: FastAPI) -> None:
         return json_response('{"status":"ready","schema":"' + expected + '"}')
 
 
+# What the HTTP edge may answer on any route, before the route runs: a request head that
+# is too slow or too large (a long filter in the URL counts), a spent rate budget, a
+# database outage.
+EDGE_RESPONSES = {
+    408: "The request line and headers did not arrive in time",
+    429: "Rate limit reached (see Retry-After)",
+    431: "The request line and headers are larger than allowed",
+    503: "The database is unavailable or the server is at its connection limit; retry later",
+}
+
+
+def _add_edge_responses(operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    problem = next(
+        (
+            answer["content"]
+            for answer in responses.values()
+            if "application/problem+json" in answer.get("content", {})
+        ),
+        None,
+    )
+    for status, description in EDGE_RESPONSES.items():
+        entry: dict[str, Any] = {"description": description}
+        if problem is not None:
+            entry["content"] = problem
+        responses.setdefault(str(status), entry)
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -166,6 +194,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     }
     for path, operations in schema["paths"].items():
         for operation in operations.values():
+            _add_edge_responses(operation)
             # Validation failures are 400 here (SPEC §6), never FastAPI's default 422.
             operation.get("responses", {}).pop("422", None)
             if not path.endswith("z"):

@@ -87,3 +87,25 @@ def test_the_readme_lists_every_setting() -> None:
     }
 
     assert sorted(name for name in variables if f"`{name}`" not in readme) == []
+
+
+# `tests/x.py::test_name` names a test; a following `::test_other` names another of
+# the same file.
+_CITATION = re.compile(r"`(tests/[\w/]+\.py)(?:::(\w+))?[^`]*`|`::(\w+)`")
+
+
+def test_every_test_the_docs_cite_exists() -> None:
+    missing = []
+    for page in PAGES:
+        cited_file: Path | None = None
+        for path, name, following in _CITATION.findall(page.read_text(encoding="utf-8")):
+            if path:
+                cited_file = ROOT / path
+                if not cited_file.exists():
+                    missing.append(f"{page.name}: {path}")
+                    cited_file = None
+            test = name or following
+            if test and cited_file and not re.search(rf"def {test}\b", cited_file.read_text()):
+                missing.append(f"{page.name}: {cited_file.relative_to(ROOT)}::{test}")
+
+    assert missing == []

@@ -195,7 +195,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             _add_edge_responses(operation)
-            # Validation failures are 400 here (SPEC §6), never FastAPI's default 422.
+            # Validation failures are 400 here (docs/api.md, Errors), never FastAPI's default 422.
             operation.get("responses", {}).pop("422", None)
             if not path.endswith("z"):
                 operation["security"] = [{"bearer": []}]

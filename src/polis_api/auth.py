@@ -1,4 +1,4 @@
-"""Bearer-token authentication, roles and ``verb@resource`` permissions (SPEC §3)."""
+"""Bearer-token authentication, roles and ``verb@resource`` permissions."""
 
 from __future__ import annotations
 

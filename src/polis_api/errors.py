@@ -2,7 +2,7 @@
 
 Rendered by one handler (see ``app.py``) as RFC 9457 problem+json with all five of
 ``type``, ``title``, ``status``, ``detail`` and ``code``, plus ``errors`` where there
-are several (SPEC §6).
+are several (docs/api.md, Errors).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ PROBLEM_TYPE_BASE = "https://polis-api.dev/problems/"
 
 @dataclass(frozen=True)
 class FieldError:
-    """One item of a problem's ``errors`` list (shape taken from seed 002)."""
+    """One item of a problem's ``errors`` list (the shape Polis' own errors use)."""
 
     path: str
     message: str

@@ -1,4 +1,4 @@
-"""The one place errors become problem+json responses (SPEC §6)."""
+"""The one place errors become problem+json responses (docs/api.md, Errors)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tenants are created the first time one of their tokens is seen (SPEC §2 statuses)."""
+"""Tenants are created the first time one of their tokens is seen, with Polis' default statuses."""
 
 from __future__ import annotations
 

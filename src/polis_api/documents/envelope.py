@@ -1,4 +1,4 @@
-"""The document envelope (SPEC §1): request bodies and the stored document."""
+"""The document envelope (docs/api.md, Documents): request bodies and the stored document."""
 
 from __future__ import annotations
 
@@ -149,5 +149,5 @@ class StoredDocument:
     def _next_modified(self, at: datetime) -> datetime:
         # Writers read the clock before waiting for the row lock, so a writer that
         # waited may hold an older time than the revision it now replaces; meta.modified
-        # must never go backwards for one document (SPEC §8).
+        # must never go backwards for one document (docs/sync.md).
         return max(at, self.modified)

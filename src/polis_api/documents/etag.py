@@ -1,4 +1,4 @@
-"""Polis etags and the HTTP precondition headers that carry them (SPEC §1, §4)."""
+"""Polis etags and the HTTP precondition headers that carry them (docs/api.md, Etags)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from polis_api.jsoncodec import canonical_bytes
 
 
 def compute_etag(document: Mapping[str, Any]) -> str:
-    """``<length of hashed bytes, hex>-<first 27 chars of base64(SHA-1)>``, as in seed 000.
+    """``<length of hashed bytes, hex>-<first 27 chars of base64(SHA-1)>``, as Polis makes them.
 
     The hashed bytes are the canonical serialisation (sorted keys, no spaces) of the
     stored document without its etag, so the etag changes whenever anything stored does.

@@ -1,4 +1,4 @@
-"""The change feed (SPEC §8): sync tokens and one page of changes.
+"""The change feed (docs/sync.md): sync tokens and one page of changes.
 
 A position is ``(txid, id)``: the transaction that last wrote a row, then the row's
 id. A feed page holds only rows below the oldest transaction still running

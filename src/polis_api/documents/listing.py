@@ -1,5 +1,5 @@
-"""List parameters (SPEC §5): both filter spellings, limit/skip, both sort spellings,
-and since= for the change feed (SPEC §8)."""
+"""List parameters (docs/api.md, Lists): both filter spellings, limit/skip, both sort spellings,
+and since= for the change feed (docs/sync.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RFC 6902 JSON Patch on a resource's ``data`` (SPEC §4, STYLE rule 12).
+"""RFC 6902 JSON Patch on a resource's ``data`` (docs/api.md, JSON Patch).
 
 Two stages. ``parse_operations`` checks the shape of the patch document and reports
 every problem at its place in the request body (``/data/2/op``). ``apply_patch`` then
@@ -39,7 +39,7 @@ from polis_api.config import Settings
 from polis_api.errors import ApiError, FieldError, InvalidPatch, PatchTestFailed, PayloadTooLarge
 
 OPERATIONS = ("add", "remove", "replace", "move", "copy", "test")
-# The operations arrive as the "data" array of the body (seed 000: {"data": [...]}),
+# The operations arrive as the "data" array of the body ({"data": [...]}),
 # so problems are reported at /data/<index>/<member>.
 BODY_LOCATION = "/data"
 
@@ -202,7 +202,7 @@ def apply_patch(
     Copies beyond ``limits.max_bytes`` in all are a ``PayloadTooLarge`` (413).
     """
     parse_operations(operations, limits)
-    # Patch a copy (STYLE rule 12): the operations below may change it in place, and a
+    # Patch a copy: the operations below may change it in place, and a
     # failure halfway must leave the caller's document as it was
     result = copy.deepcopy(document)
     budget = _CopyBudget(limits.max_bytes)

@@ -28,7 +28,7 @@ def _timestamp_sql(column: str) -> str:
 
 
 def document_json_sql(resource: str) -> str:
-    """The envelope as a ``json`` expression over one row, keys in the seeds' order."""
+    """The envelope as a ``json`` expression over one row, keys in Polis' order."""
     return (
         "json_build_object('id', id, 'data', data, 'meta', json_build_object("
         f"'created', {_timestamp_sql('created')}, 'modified', {_timestamp_sql('modified')}, "

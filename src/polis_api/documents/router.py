@@ -333,7 +333,7 @@ An `Idempotency-Key` on the whole call works as on any POST.
 
 
 LIST_DESCRIPTION = """\
-Query parameters (SPEC §5), every one optional:
+Query parameters, every one optional:
 
 - `filter`: an expression, e.g. `/data/status eq "complete" and /data/name like "Door*"`
   (operators eq, neq, gt, gte, lt, lte, like, in, nin, between; and, or, not, parentheses).

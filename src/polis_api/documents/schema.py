@@ -1,4 +1,4 @@
-"""The storage shape every document table shares (SPEC §1, §7).
+"""The storage shape every document table shares.
 
 Each resource has its own table of this shape, keyed ``(customer_id, id)`` so a
 tenant's rows stay together and the schema can be distributed by tenant (Citus).

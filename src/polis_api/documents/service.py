@@ -60,7 +60,7 @@ async def get_document(
 
 
 def check_envelope(body: CreateBody[Any], principal: Principal) -> None:
-    """The envelope fields a client may not choose (SPEC §1)."""
+    """The envelope fields a client may not choose."""
     # Any 'meta' key is refused, null included: the server owns every field of it
     if "meta" in body.model_fields_set:
         raise ValidationFailed(

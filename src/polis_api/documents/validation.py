@@ -1,4 +1,4 @@
-"""Turn pydantic validation failures into the API's 400 problem (SPEC §6)."""
+"""Turn pydantic validation failures into the API's 400 problem (docs/api.md, Errors)."""
 
 from __future__ import annotations
 

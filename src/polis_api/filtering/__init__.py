@@ -1,4 +1,4 @@
-"""The filter language (SPEC §5): text → AST (``parser``) → SQL text (``to_sql``)."""
+"""The filter language (docs/api.md, Lists): text → AST (``parser``) → SQL text (``to_sql``)."""
 
 from polis_api.filtering.ast import And, ArrayLiteral, Compare, Literal, Node, Not, Or, Path, Range
 from polis_api.filtering.parser import equality_filter, parse_filter, parse_path

@@ -1,4 +1,5 @@
-"""Filter text → AST: a tokenizer, then a recursive-descent parser (SPEC §5).
+"""Filter text → AST: a tokenizer, then a recursive-descent parser
+(the grammar is in docs/api.md, Lists).
 
 Every failure is a ``BadFilter`` whose detail starts with the 1-based column of the
 offending token and says what was expected there. Length, clause count and nesting
@@ -404,7 +405,7 @@ def equality_filter(path_text: str, raw_value: str, position: int = 1) -> Node:
 def parse_filter(
     text: str, *, max_length: int = 4096, max_clauses: int = 64, max_depth: int = 32
 ) -> Node:
-    """Parse a SPEC §5 filter expression; raise ``BadFilter`` on anything else."""
+    """Parse a filter expression; raise ``BadFilter`` on anything else."""
     if len(text) > max_length:
         raise BadFilter(f"filter is {len(text)} characters; the limit is {max_length}")
     if not text.strip():

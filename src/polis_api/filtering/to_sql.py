@@ -52,7 +52,7 @@ class ColumnKind(Enum):
     DATA = "jsonb"
 
 
-# Envelope paths that are real columns (SPEC §1), with their SQL name and type.
+# Envelope paths that are real columns, with their SQL name and type.
 COLUMNS: dict[str, tuple[str, ColumnKind]] = {
     "/id": ("id", ColumnKind.UUID),
     "/customerId": ("customer_id", ColumnKind.UUID),
@@ -139,7 +139,7 @@ class Column:
     @property
     def jsonb(self) -> str:
         if self.kind is ColumnKind.TIMESTAMP:
-            # As the client sees it (SPEC §1), so it can meet a timestamp kept in data;
+            # As the client sees it (`…Z`), so it can meet a timestamp kept in data;
             # to_jsonb would give "...46.771+00:00", never equal to "...46.771Z".
             return f"to_jsonb({_WIRE_TIMESTAMP.format(self.name)})"
         if self.kind is not ColumnKind.DATA:
@@ -328,7 +328,7 @@ def _compare_data(column: Column, op: str, literal: Literal, params: Params) -> 
 
 
 def _is_nil(column: Column) -> str:
-    # SPEC §5: `eq nil` matches an explicit JSON null and an absent field alike.
+    # `eq nil` matches an explicit JSON null and an absent field alike.
     if column.kind is ColumnKind.DATA:
         return f"({column.jsonb} IS NULL OR {column.jsonb} = 'null'::jsonb)"
     return f"{column.name} IS NULL"

@@ -1,4 +1,4 @@
-"""Campaigns — /v1/campaigns (SPEC §2, seed 000)."""
+"""Campaigns — /v1/campaigns (docs/api.md, Campaigns)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def _field(path: str) -> dict[str, str]:
     return {"path": path, "type": "field"}
 
 
-# The display layout seed 000's create example answers with when `fields` is absent.
+# The display layout Polis answers a create with when `fields` is absent.
 DEFAULT_FIELDS: list[list[dict[str, str]]] = [
     [
         _field("/data/profile/name/anglican/title"),

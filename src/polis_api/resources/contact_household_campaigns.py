@@ -1,4 +1,4 @@
-"""Routes of the door records (SPEC §2 "Contact-household-campaign records", seed 000).
+"""Routes of the door records (docs/api.md, Door records).
 
 No ``from __future__ import annotations``: FastAPI reads these signatures at runtime.
 """
@@ -179,7 +179,7 @@ async def put_record(
         Body(
             openapi_examples={
                 "seed": {
-                    "summary": "Seed 000",
+                    "summary": "As the Polis app sends it",
                     "value": {
                         "data": {
                             "availability": {"available": False, "unavailableReason": "Not Home"}
@@ -220,7 +220,7 @@ async def patch_record(
         Body(
             openapi_examples={
                 "seed": {
-                    "summary": "Seed 000",
+                    "summary": "As the Polis app sends it",
                     "value": {
                         "data": [
                             {

@@ -1,4 +1,5 @@
-"""Contact-households: who lives behind which door (SPEC §2).
+"""Contact-households: who lives behind which door (docs/api.md,
+Contact-households).
 
 No ``from __future__ import annotations``: FastAPI reads these signatures at runtime.
 """

@@ -1,4 +1,4 @@
-"""The door-record bulk endpoint, set-based (SPEC §2; seed 000's bulk example).
+"""The door-record bulk endpoint, set-based (docs/api.md, Bulk routes).
 
 A canvassing app uploads thousands of door statuses at once, so every step is one
 statement whatever the size: check the items (campaign, contact-household pairs,
@@ -62,7 +62,7 @@ async def plan(ctx: WriteContext, items: list[BulkItem]) -> tuple[str, list[Door
 
 
 def _one_campaign(items: list[BulkItem], errors: list[FieldError]) -> str | None:
-    # Seed 000: every item names the same campaign; the first one named sets it.
+    # In Polis every item names the same campaign; the first one named sets it.
     campaign_id = next((i.data.get("campaignId") for i in items if i.data.get("campaignId")), None)
     for index, item in enumerate(items):
         if item.data.get("campaignId") is None:

@@ -1,4 +1,5 @@
-"""Contact-household-campaign records: the state of each door in a campaign (SPEC §2).
+"""Contact-household-campaign records: the state of each door in a campaign
+(docs/api.md, Door records).
 
 The rules live in ``workflow.door`` as pure functions; this module loads what they
 need, applies them to the one locked row, and writes it back through the generic

@@ -1,4 +1,4 @@
-"""Households — /v2/households: where the doors are (SPEC §2)."""
+"""Households — /v2/households: where the doors are (docs/api.md, Households)."""
 
 from __future__ import annotations
 

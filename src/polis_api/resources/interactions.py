@@ -1,4 +1,5 @@
-"""Interactions — /v2/interactions: what happened at each knock (SPEC §2, seed 001).
+"""Interactions — /v2/interactions: what happened at each knock (docs/api.md,
+Interactions).
 
 Recording one moves the door: in the same transaction, the campaign's record for
 that contact-household follows the interaction with the latest ``timestamp``.
@@ -53,7 +54,7 @@ class InteractionData(DataModel):
 
 
 class InteractionCreateBody(CreateBody[InteractionData]):
-    """Seed 001 posts the flat data object; ``{"data": {...}}`` works too.
+    """The Polis app posts the flat data object; ``{"data": {...}}`` works too.
 
     A flat body may name its client-chosen ``id`` beside the data fields (a phone's
     outbox does), and it is taken as the document's id.

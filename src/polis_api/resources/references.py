@@ -1,4 +1,4 @@
-"""Checks that a document's references name documents of the same tenant (SPEC §2).
+"""Checks that a document's references name documents of the same tenant.
 
 A reference in a body that points nowhere is a 400 naming the field; a path
 parameter that points nowhere is a 404 (the caller decides which by using

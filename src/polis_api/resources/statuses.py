@@ -1,4 +1,4 @@
-"""Statuses — /v1/statuses: the pins a door can show (SPEC §2)."""
+"""Statuses — /v1/statuses: the pins a door can show (docs/api.md, Statuses)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class StatusData(DataModel):
     defaultStatus: StrictBool = False
 
 
-# Polis' default set, in the order SPEC §2 gives it: where two share a state, the
+# Polis' default set, in the order Polis lists it: where two share a state, the
 # first is the one used. (name, contactState, pin colour)
 DEFAULT_STATUSES: tuple[tuple[str, str, str], ...] = (
     ("Appointment", "appointment", "#8E44AD"),
@@ -58,7 +58,7 @@ def default_status_documents(customer_id: uuid.UUID, now: datetime) -> list[Stor
                 "pinColor": colour,
                 "defaultStatus": True,
             },
-            # One millisecond apart, in SPEC order: "where two defaults share a state,
+            # One millisecond apart, in the order above: "where two defaults share a state,
             # the first in this list is the one used" becomes ORDER BY created.
             created=now + timedelta(milliseconds=position),
             modified=now + timedelta(milliseconds=position),

@@ -1,6 +1,6 @@
-"""How far a canvasser stood from the door: great-circle miles (SPEC §2 Interactions).
+"""How far a canvasser stood from the door: great-circle miles.
 
-The server computes an interaction's ``distance`` itself (seed 001 calls it a fraud
+The server computes an interaction's ``distance`` itself (Polis uses it as a fraud
 check, so a client's figure is never trusted) from the interaction's ``location`` and
 the household's ``address.coords``.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 # IUGG mean Earth radius, 6371.0088 km, in statute miles.
 EARTH_RADIUS_MILES = 3958.7613
-DECIMALS = 4  # seed 001 reports 936.2361
+DECIMALS = 4  # as Polis reports it: 936.2361
 
 Point = tuple[float, float]
 

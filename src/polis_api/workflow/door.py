@@ -1,4 +1,4 @@
-"""Door-state rules of a contact-household-campaign record (SPEC §2, seeds 000 and 001).
+"""Door-state rules of a contact-household-campaign record (docs/api.md, Door records).
 
 Pure functions over the record's ``data`` dict: no database, no HTTP. The caller looks
 up statuses and the latest interaction, then asks these functions what the record
@@ -30,7 +30,7 @@ SUCCESSFUL = "contacted-available-successful"
 NOT_SUCCESSFUL = "contacted-available-not-successful"
 UNAVAILABLE_OTHER = "contacted-unavailable-other"
 
-# SPEC §2 Interactions: the unavailable reasons that pick a state of their own, keyed by
+# The unavailable reasons that pick a state of their own, keyed by
 # their normalised form (see ``normalise_reason``). Any other reason is "other".
 REASON_STATES: dict[str, str] = {
     "nothome": "contacted-unavailable-not-home",
@@ -57,7 +57,7 @@ class StateMismatch(DoorRuleError):
 
 
 class UnknownValue(DoorRuleError):
-    """A state or list type outside the SPEC's vocabulary."""
+    """A state or list type outside the API's vocabulary."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +75,7 @@ def check_state(state: str) -> str:
 
 
 def check_list_type(list_type: str | None) -> str:
-    # Seed 000: a record without a list type sits on a normal list.
+    # In Polis a record without a list type sits on a normal list.
     chosen = DEFAULT_LIST_TYPE if list_type is None else list_type
     if chosen not in LIST_TYPES:
         raise UnknownValue(f"unknown list type '{chosen}'; expected one of {', '.join(LIST_TYPES)}")
@@ -88,7 +88,7 @@ def initial_state(list_type: str | None) -> str:
 
 
 def derived_from_state(state: str) -> dict[str, Any]:
-    """The flags SPEC §2 derives from a state (``unknown`` counts as contacted, as written)."""
+    """The flags derived from a state (``unknown`` counts as contacted)."""
     check_state(state)
     return {
         "contacted": not state.startswith(NOT_CONTACTED_PREFIX),
@@ -106,7 +106,7 @@ def new_record(campaign_id: str, contact_household_id: str, list_type: str | Non
         "contacted": False,
         "successful": False,
         "state": initial_state(chosen_type),
-        # Always present (SPEC §2) so the seed's `replace /statusId` works on a new record.
+        # Always present so Polis' `replace /statusId` works on a new record.
         "statusId": None,
         "type": chosen_type,
         "availability": {"available": False, "unavailableReason": None},
@@ -138,7 +138,7 @@ def with_state(record: Mapping[str, Any], state: str, unavailable_reason: str | 
 def _unclassified_state(record: Mapping[str, Any]) -> str:
     # Without a status, a contacted door keeps the state that its visit gave it (the
     # status was only a label on it), while a never-contacted door goes back to its
-    # list's pin (seed 000, data/statusId: "assumes the status of the list").
+    # list's pin (in Polis a door without a status shows its list's).
     state = str(record.get("state") or "")
     if state in CONTACT_STATES and not state.startswith(NOT_CONTACTED_PREFIX):
         return state
@@ -184,7 +184,7 @@ def state_for_interaction(
     successful: bool | None,
     status: StatusInfo | None,
 ) -> str:
-    """The state an interaction puts the door in (SPEC §2 Interactions)."""
+    """The state an interaction puts the door in (docs/api.md, Interactions)."""
     if status is not None:
         return check_state(status.contact_state)
     if unavailable:
@@ -237,7 +237,7 @@ def apply_interaction(
 
 def parse_timestamp(text: str) -> datetime:
     # Offsets other than Z are compared on the same instant line; a timestamp without
-    # an offset is taken as UTC, which is what SPEC §1 says every timestamp is.
+    # an offset is taken as UTC, the zone every timestamp of the API is in.
     try:
         moment = datetime.fromisoformat(text)
     except (TypeError, ValueError) as exc:

@@ -1,4 +1,4 @@
-"""Door states of a contact-household inside a campaign (SPEC §2, seed 000)."""
+"""Door states of a contact-household inside a campaign (docs/api.md, Door records)."""
 
 from __future__ import annotations
 

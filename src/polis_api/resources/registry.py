@@ -7,12 +7,13 @@ from fastapi import APIRouter
 from polis_api.documents.resource import Resource
 from polis_api.documents.router import build_routers
 from polis_api.documents.schema import document_table
-from polis_api.resources import contact_household_campaigns, contact_households
+from polis_api.resources import contact_household_campaigns, contact_households, list_members
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
 from polis_api.resources.door_records import DOOR_RECORDS
 from polis_api.resources.households import HOUSEHOLDS
 from polis_api.resources.interactions import INTERACTIONS
+from polis_api.resources.lists import LIST_MEMBERS, LISTS
 from polis_api.resources.statuses import STATUSES
 
 RESOURCES: tuple[Resource, ...] = (
@@ -22,6 +23,8 @@ RESOURCES: tuple[Resource, ...] = (
     CONTACT_HOUSEHOLDS,
     DOOR_RECORDS,
     INTERACTIONS,
+    LISTS,
+    LIST_MEMBERS,
 )
 
 # The SQLAlchemy view of the schema (alembic's target metadata); the migrations are
@@ -58,6 +61,15 @@ TABLES = {
         ("household", "customer_id, (data ->> 'householdId'), id"),
         feeds_by=("campaignId",),
     ),
+    "lists": document_table(
+        "lists", ("organization", "customer_id, (data ->> 'organizationId'), id")
+    ),
+    "list_members": document_table(
+        "list_members",
+        ("list", "customer_id, (data ->> 'listId'), id"),
+        ("contact_household", "customer_id, (data ->> 'contactHouseholdId'), id"),
+        feeds_by=("listId",),
+    ),
 }
 
 
@@ -67,5 +79,6 @@ def routers() -> list[APIRouter]:
     return [
         contact_households.router,
         contact_household_campaigns.router,
+        list_members.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

@@ -6,7 +6,7 @@ per (list, contact, household) among live rows, so concurrent adds of the same
 pair make one member; every key leads with ``customer_id`` (Citus-ready).
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009 (contacts; chained when contacts were merged in)
 Create Date: 2026-11-29
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -238,7 +238,7 @@ async def test_filter_and_sort_reach_into_the_embedded_documents(
         "London",
         "London",
     ]
-    assert counted.json()["meta"]["total"] == 3
+    assert counted.json()["meta"]["total"] == 2, "Carter and Baker"
     bad = await client.get(
         bulk_path(list_id), params={"filter": '/data/contact eq "x"'}, headers=admin
     )

@@ -17,10 +17,8 @@ from polis_api.documents.envelope import DataModel
 from polis_api.documents.repository import Embed
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
 from polis_api.resources.common import NonEmptyText, Text
+from polis_api.resources.contacts import CONTACTS
 from polis_api.resources.households import HOUSEHOLDS
-
-# The contacts resource's table and name (resources/contacts.py).
-CONTACTS_TABLE = "contacts"
 
 
 class ListData(DataModel):
@@ -80,7 +78,7 @@ LIST_MEMBERS = Resource(
     routes=frozenset(),
     natural_key=("listId", "contactId", "householdId"),
     embeds=(
-        Embed(at="contact", table=CONTACTS_TABLE, resource="contacts", by="contactId"),
+        Embed(at="contact", table=CONTACTS.table, resource=CONTACTS.name, by="contactId"),
         Embed(at="household", table=HOUSEHOLDS.table, resource=HOUSEHOLDS.name, by="householdId"),
     ),
 )

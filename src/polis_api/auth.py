@@ -31,6 +31,9 @@ RESOURCES = (
     "statuses",
     "households",
     "contact-households",
+    "contacts",
+    "notes",
+    "lists",
 )
 ALL_PERMISSIONS = frozenset(f"{verb}@{resource}" for verb in VERBS for resource in RESOURCES)
 _VIEWER = frozenset(f"read@{resource}" for resource in RESOURCES)
@@ -41,6 +44,7 @@ ROLES: dict[str, frozenset[str]] = {
         "insert@interactions",
         "insert@contact-household-campaigns",
         "modify@contact-household-campaigns",
+        "insert@notes",
     },
     "admin": ALL_PERMISSIONS,
 }

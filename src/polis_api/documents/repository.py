@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg
 
 from polis_api.documents.envelope import StoredDocument
+from polis_api.documents.keys import NaturalKey
+from polis_api.filtering.to_sql import embedded_column
 
 _COLUMNS = (
     "id, customer_id, security_group_id, data, created, modified, created_by, modified_by, "
@@ -27,15 +29,43 @@ def _timestamp_sql(column: str) -> str:
     return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 
-def document_json_sql(resource: str) -> str:
-    """The envelope as a ``json`` expression over one row, keys in Polis' order."""
+def document_json_sql(resource: str, row: str = "", data: str = "") -> str:
+    """The envelope as a ``json`` expression over one row, keys in Polis' order.
+
+    ``row`` qualifies the columns (``"c."``) when several tables are joined; ``data``
+    replaces the data expression (a member with its embedded documents).
+    """
     return (
-        "json_build_object('id', id, 'data', data, 'meta', json_build_object("
-        f"'created', {_timestamp_sql('created')}, 'modified', {_timestamp_sql('modified')}, "
-        f"'resource', '{resource}', 'createdBy', created_by, 'isDeleted', is_deleted, "
-        "'modifiedBy', modified_by, 'etag', etag), "
-        "'customerId', customer_id, 'securityGroupId', security_group_id)"
+        f"json_build_object('id', {row}id, 'data', {data or row + 'data'}, "
+        "'meta', json_build_object("
+        f"'created', {_timestamp_sql(row + 'created')}, "
+        f"'modified', {_timestamp_sql(row + 'modified')}, "
+        f"'resource', '{resource}', 'createdBy', {row}created_by, "
+        f"'isDeleted', {row}is_deleted, 'modifiedBy', {row}modified_by, 'etag', {row}etag), "
+        f"'customerId', {row}customer_id, 'securityGroupId', {row}security_group_id)"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Embed:
+    """Another resource's document shown inside each listed item at ``data.<at>``.
+
+    It is the document whose id the item holds in ``data.<by>``, rendered by the same
+    statement (a join, never a query per item). A change to it is a change of the
+    item: the item's feed position is the greatest of the writers of the joined rows.
+    """
+
+    at: str  # "contact": where the document appears, and the filter path /data/contact/...
+    table: str  # "contacts"
+    resource: str  # its meta.resource
+    by: str  # "contactId": the item's data field holding the document's id
+
+    @property
+    def column(self) -> str:
+        return embedded_column(self.at)
+
+
+_SOURCE_COLUMNS = (*_COLUMNS.split(", "), "etag")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +83,51 @@ class DocumentSql:
     table: str
     resource: str
     natural_key: tuple[str, ...] = ()
+    embeds: tuple[Embed, ...] = ()
 
     @property
     def document(self) -> str:
+        """The stored document itself (what a write returns and its etag covers)."""
         return document_json_sql(self.resource)
+
+    @property
+    def listed(self) -> str:
+        """An item as lists show it: with its embedded documents, if it has any."""
+        if not self.embeds:
+            return self.document
+        embedded = ", ".join(f"'{embed.at}', {embed.column}" for embed in self.embeds)
+        return document_json_sql(self.resource, data=f"data || jsonb_build_object({embedded})")
+
+    @property
+    def source(self) -> str:
+        """What lists read from: the table, or the table joined to what it embeds.
+
+        The joined form keeps the table's own columns (so its indexes still serve
+        filters on its own fields), adds each embedded document as a jsonb column,
+        and moves ``txid`` to the latest writer of any joined row: the change feed
+        then sees an embedded change as a change of the item (SPEC §8).
+        """
+        if not self.embeds:
+            return self.table
+        own = ", ".join(f"t.{column}" for column in _SOURCE_COLUMNS)
+        txids = ", ".join(["t.txid", *(f"e{n}.txid" for n in range(len(self.embeds)))])
+        columns = [own, f"greatest({txids}) AS txid"]
+        joins = []
+        for n, embed in enumerate(self.embeds):
+            alias = f"e{n}"
+            rendered = document_json_sql(embed.resource, row=f"{alias}.")
+            columns.append(
+                f"CASE WHEN {alias}.id IS NULL THEN NULL ELSE to_jsonb({rendered}) END "
+                f"AS {embed.column}"
+            )
+            joins.append(
+                f"LEFT JOIN {embed.table} AS {alias} ON {alias}.customer_id = t.customer_id "
+                f"AND {alias}.id = (t.data ->> '{embed.by}')::uuid"
+            )
+        return (
+            f"(SELECT {', '.join(columns)} FROM {self.table} AS t {' '.join(joins)}) "
+            f"AS {self.table}"
+        )
 
     @property
     def get(self) -> str:
@@ -114,8 +185,10 @@ class DocumentSql:
 
 
 @cache
-def statements(table: str, resource: str, natural_key: tuple[str, ...] = ()) -> DocumentSql:
-    return DocumentSql(table, resource, natural_key)
+def statements(
+    table: str, resource: str, natural_key: tuple[str, ...] = (), embeds: tuple[Embed, ...] = ()
+) -> DocumentSql:
+    return DocumentSql(table, resource, natural_key, embeds)
 
 
 def _row_values(doc: StoredDocument) -> tuple[Any, ...]:
@@ -146,6 +219,36 @@ async def fetch_by_natural_key(
     conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, values: Sequence[str]
 ) -> Rendered | None:
     row = await conn.fetchrow(sql.get_by_natural_key, customer_id, *values)
+    return Rendered(row[0], row[1]) if row is not None else None
+
+
+@cache
+def key_lookup_sql(table: str, document_sql: str, key: NaturalKey) -> str:
+    """The live document whose key equals the key of the candidate data ``$2``.
+
+    Inside each scalar subquery ``data`` names the candidate (the innermost FROM),
+    outside it the table's column; each comparison is an index condition.
+    """
+    candidate = "(SELECT $2::jsonb AS data) AS candidate"
+    matches = " AND ".join(
+        f"{expression} = (SELECT {expression} FROM {candidate})" for expression in key.expressions
+    )
+    condition = f" AND {key.condition}" if key.condition else ""
+    return (
+        f"SELECT ({document_sql})::text, etag FROM {table} "
+        f"WHERE customer_id = $1 AND NOT is_deleted{condition} AND {matches}"
+    )
+
+
+async def fetch_by_key(
+    conn: asyncpg.Connection,
+    sql: DocumentSql,
+    key: NaturalKey,
+    customer_id: uuid.UUID,
+    data: dict[str, Any],
+) -> Rendered | None:
+    """The live document holding ``key`` with the values ``data`` has for it."""
+    row = await conn.fetchrow(key_lookup_sql(sql.table, sql.document, key), customer_id, data)
     return Rendered(row[0], row[1]) if row is not None else None
 
 
@@ -194,6 +297,22 @@ async def find_first(
         *equals.values(),
     )
     return (row["id"], row["data"]) if row is not None else None
+
+
+async def count_live_by(
+    conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, equals: dict[str, str]
+) -> int:
+    """How many live documents have these data fields (named by code) equal to these
+    text values."""
+    matches = "".join(
+        f" AND (data ->> '{field}') = ${n}" for n, field in enumerate(equals, start=2)
+    )
+    total: int = await conn.fetchval(
+        f"SELECT count(*) FROM {sql.table} WHERE customer_id = $1 AND NOT is_deleted{matches}",
+        customer_id,
+        *equals.values(),
+    )
+    return total
 
 
 def stored_from_row(row: asyncpg.Record) -> StoredDocument:
@@ -258,7 +377,7 @@ class ListQuery:
 def list_sql(sql: DocumentSql, query: ListQuery) -> tuple[str, list[Any]]:
     limit_at = len(query.params) + 1
     text = (
-        f"SELECT ({sql.document})::text FROM {sql.table} WHERE {query.where} "
+        f"SELECT ({sql.listed})::text FROM {sql.source} WHERE {query.where} "
         f"ORDER BY {query.order_by} LIMIT ${limit_at} OFFSET ${limit_at + 1}"
     )
     return text, [*query.params, query.limit, query.skip]
@@ -273,8 +392,8 @@ def page_sql(sql: DocumentSql, query: ListQuery) -> tuple[str, list[Any]]:
     """
     limit_at = len(query.params) + 1
     text = (
-        f"SELECT ({sql.document})::text FROM {sql.table} JOIN ("
-        f"SELECT id AS page_id FROM {sql.table} WHERE {query.where} "
+        f"SELECT ({sql.listed})::text FROM {sql.source} JOIN ("
+        f"SELECT id AS page_id FROM {sql.source} WHERE {query.where} "
         f"ORDER BY {query.order_by} LIMIT ${limit_at} OFFSET ${limit_at + 1}"
         f") AS page ON id = page.page_id WHERE customer_id = $1 ORDER BY {query.order_by}"
     )
@@ -288,7 +407,7 @@ async def fetch_page(conn: asyncpg.Connection, sql: DocumentSql, query: ListQuer
 
 async def count(conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery) -> int:
     total: int = await conn.fetchval(
-        f"SELECT count(*) FROM {sql.table} WHERE {query.where}", *query.params
+        f"SELECT count(*) FROM {sql.source} WHERE {query.where}", *query.params
     )
     return total
 
@@ -359,7 +478,7 @@ def changes_sql(
     n = len(query.params)
     text = (
         # Aliased: an output column named txid would make ORDER BY sort the text.
-        f"SELECT txid::text AS position, id, ({sql.document})::text FROM {sql.table} "
+        f"SELECT txid::text AS position, id, ({sql.listed})::text FROM {sql.source} "
         f"WHERE {query.where} AND txid < ${n + 1}::text::xid8 "
         f"AND (txid, id) > (${n + 2}::text::xid8, ${n + 3}::uuid) "
         f"ORDER BY txid, id LIMIT ${n + 4}"

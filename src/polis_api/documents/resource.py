@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from polis_api.auth import Principal
 from polis_api.documents.envelope import StoredDocument
-from polis_api.documents.repository import DocumentSql, statements
+from polis_api.documents.keys import NaturalKey
+from polis_api.documents.repository import DocumentSql, Embed, statements
 from polis_api.errors import ValidationFailed
 from polis_api.filtering.to_sql import ANY_DATA_PATH, FieldPolicy
 
@@ -74,6 +75,9 @@ class Resource:
     # Data fields unique together within a tenant (a partial unique index in the
     # migration); creating a document that repeats them returns the existing one.
     natural_key: tuple[str, ...] = ()
+    # Further keys, each its own partial unique index (SQL expressions, a condition):
+    # a create repeating any one of them returns the document that holds it.
+    unique_keys: tuple[NaturalKey, ...] = ()
     # Which of the standard endpoints build_routers adds, and where bulk create lives.
     routes: frozenset[str] = STANDARD_ROUTES
     bulk_path: str | None = None
@@ -82,6 +86,9 @@ class Resource:
     # A create body other than CreateBody[data_model] (interactions take flat data).
     create_body: type[BaseModel] | None = None
     hooks: DocumentHooks = field(default_factory=DocumentHooks)
+    # Other documents each listed item shows inside its data (a list's members embed
+    # their contact and household); filters and sorts reach into them.
+    embeds: tuple[Embed, ...] = ()
     title: str = ""
     create_example: dict[str, Any] | None = None
     patch_example: list[dict[str, Any]] | None = None
@@ -89,7 +96,20 @@ class Resource:
 
     @property
     def sql(self) -> DocumentSql:
-        return statements(self.table, self.name, self.natural_key)
+        return statements(self.table, self.name, self.natural_key, self.embeds)
+
+    @property
+    def field_policy(self) -> FieldPolicy:
+        """What lists may filter and sort by: the declared paths, and the embedded ones."""
+        if not self.embeds:
+            return self.filterable
+        return replace(self.filterable, embedded=frozenset(embed.at for embed in self.embeds))
+
+    @property
+    def natural_keys(self) -> tuple[NaturalKey, ...]:
+        """Every key a create is deduplicated by, the plain ``natural_key`` first."""
+        plain = (NaturalKey.of_fields(*self.natural_key),) if self.natural_key else ()
+        return plain + self.unique_keys
 
     def permission(self, verb: str) -> str:
         return f"{verb}@{self.name}"

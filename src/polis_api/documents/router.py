@@ -288,7 +288,7 @@ async def list_response(
     """
     settings = request.app.state.settings
     listing = parse_list_request(
-        request.query_params, resource.filterable, settings, principal.customer_id, scope
+        request.query_params, resource.field_policy, settings, principal.customer_id, scope
     )
     pool = request.app.state.list_pool
     if listing.stream:

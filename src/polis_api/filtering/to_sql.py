@@ -41,6 +41,7 @@ __all__ = [
     "Params",
     "compile_filter",
     "compile_sort",
+    "embedded_column",
     "equality_filter",
     "resolve_path",
 ]
@@ -73,6 +74,11 @@ _SHOWN_VALUE_CHARS = 60
 _WIRE_TIMESTAMP = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 
+def embedded_column(at: str) -> str:
+    """The SQL column an embedded document (``data.<at>`` of a listed item) is read from."""
+    return f"embedded_{at}"
+
+
 class Params:
     """Bound values in order; ``$n`` numbering continues after the caller's own."""
 
@@ -95,6 +101,9 @@ class FieldPolicy:
 
     allowed_data_paths: frozenset[str] | None = None
     allowed_columns: frozenset[str] | None = None
+    # Documents a listed item embeds at data.<name> (documents.repository.Embed):
+    # paths below them read the embedded document's column.
+    embedded: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         # A typo here would silently forbid a field, so fail at import time instead.
@@ -131,8 +140,8 @@ class Column:
     """A resolved, allowed path: an envelope column or a key path inside ``data``."""
 
     kind: ColumnKind
-    name: str  # the SQL column: id, created, ..., or data
-    keys: tuple[str, ...]  # jsonb keys under data; () for envelope columns
+    name: str  # the SQL column: id, created, ..., data, or an embedded document's column
+    keys: tuple[str, ...]  # jsonb keys under that column; () for envelope columns
     text: str  # the path as /a/b, for messages
     position: int
 
@@ -145,17 +154,17 @@ class Column:
         if self.kind is not ColumnKind.DATA:
             return f"to_jsonb({self.name})"
         if self._indexes_arrays:
-            return f"(data #> {self._key_array})"
-        return "(data" + "".join(f" -> '{key}'" for key in self.keys) + ")"
+            return f"({self.name} #> {self._key_array})"
+        return f"({self.name}" + "".join(f" -> '{key}'" for key in self.keys) + ")"
 
     @property
     def as_text(self) -> str:
         if self.kind is not ColumnKind.DATA:
             return f"{self.name}::text"
         if self._indexes_arrays:
-            return f"(data #>> {self._key_array})"
+            return f"({self.name} #>> {self._key_array})"
         *parents, last = self.keys
-        return "(data" + "".join(f" -> '{key}'" for key in parents) + f" ->> '{last}')"
+        return f"({self.name}" + "".join(f" -> '{key}'" for key in parents) + f" ->> '{last}')"
 
     @property
     def _indexes_arrays(self) -> bool:
@@ -208,10 +217,22 @@ def _resolve(
             raise BadFilter(f"{where}: name a field under /data, e.g. /data/status")
         if not policy.allows_data(text):
             raise _not_allowed(text, policy, where, verb)
+        if path.segments[1] in policy.embedded:
+            return _embedded(path, where)
         return Column(ColumnKind.DATA, "data", path.segments[1:], text, path.position)
     unquoted = operand and len(path.segments) == 1
     hint = ' (string values need double quotes: "x")' if unquoted else ""
     raise BadFilter(f"{where}: '{text}' is not a field{hint}; allowed: {policy.allowed_list()}")
+
+
+def _embedded(path: Path, where: str) -> Column:
+    at, keys = path.segments[1], path.segments[2:]
+    if not keys:
+        raise BadFilter(
+            f"{where}: name a field of the embedded document, e.g. /data/{at}/data/... or "
+            f"/data/{at}/id"
+        )
+    return Column(ColumnKind.DATA, embedded_column(at), keys, path.text, path.position)
 
 
 def _not_allowed(text: str, policy: FieldPolicy, where: str, verb: str) -> BadFilter:

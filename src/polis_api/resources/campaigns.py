@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from polis_api.documents.envelope import DataModel, Timestamp, format_timestamp
+from polis_api.documents.envelope import DataModel, StoredDocument, Timestamp, format_timestamp
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
+from polis_api.resources import list_doors
 from polis_api.resources.common import NonEmptyText, Text
 from polis_api.workflow.states import ListType
 
@@ -89,7 +90,18 @@ class CampaignHooks(DocumentHooks):
         ended = ended_after(prepared["status"], format_timestamp(ctx.now), previous)
         if ended is not None:
             prepared["ended"] = ended
+        previous_lists = previous.get("lists") if previous is not None else None
+        ctx.memo["lists_attached"] = prepared["lists"] != (previous_lists or [])
         return prepared
+
+    async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:
+        # Attaching lists gives their members doors (SPEC §9); detaching leaves the
+        # doors alone, and a write that keeps the lists has nothing new to add.
+        lists = document.data.get("lists") or []
+        if document.is_deleted or not lists or not ctx.memo.get("lists_attached"):
+            return
+        list_ids = [str(entry["listId"]) for entry in lists]
+        await list_doors.doors_for_campaign(ctx, document.id, list_ids)
 
 
 CAMPAIGNS = Resource(

@@ -7,12 +7,15 @@ from fastapi import APIRouter
 from polis_api.documents.resource import Resource
 from polis_api.documents.router import build_routers
 from polis_api.documents.schema import document_table
-from polis_api.resources import contact_household_campaigns, contact_households
+from polis_api.resources import contact_household_campaigns, contact_households, list_members
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
+from polis_api.resources.contacts import CONTACTS
 from polis_api.resources.door_records import DOOR_RECORDS
 from polis_api.resources.households import HOUSEHOLDS
 from polis_api.resources.interactions import INTERACTIONS
+from polis_api.resources.lists import LIST_MEMBERS, LISTS
+from polis_api.resources.notes import NOTES
 from polis_api.resources.statuses import STATUSES
 
 RESOURCES: tuple[Resource, ...] = (
@@ -22,6 +25,10 @@ RESOURCES: tuple[Resource, ...] = (
     CONTACT_HOUSEHOLDS,
     DOOR_RECORDS,
     INTERACTIONS,
+    CONTACTS,
+    NOTES,
+    LISTS,
+    LIST_MEMBERS,
 )
 
 # The SQLAlchemy view of the schema (alembic's target metadata); the migrations are
@@ -58,6 +65,21 @@ TABLES = {
         ("household", "customer_id, (data ->> 'householdId'), id"),
         feeds_by=("campaignId",),
     ),
+    # Also, in the migration: unique keys (externalId; full name + household) and
+    # trigram indexes for name search; see resources/contacts.py.
+    "contacts": document_table(
+        "contacts", ("primary_household", "customer_id, (data ->> 'primaryHouseholdId'), id")
+    ),
+    "notes": document_table("notes", ("contact", "customer_id, (data ->> 'contactId'), id")),
+    "lists": document_table(
+        "lists", ("organization", "customer_id, (data ->> 'organizationId'), id")
+    ),
+    "list_members": document_table(
+        "list_members",
+        ("list", "customer_id, (data ->> 'listId'), id"),
+        ("contact_household", "customer_id, (data ->> 'contactHouseholdId'), id"),
+        feeds_by=("listId",),
+    ),
 }
 
 
@@ -67,5 +89,6 @@ def routers() -> list[APIRouter]:
     return [
         contact_households.router,
         contact_household_campaigns.router,
+        list_members.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from polis_api.documents.resource import Resource
 from polis_api.documents.router import build_routers
 from polis_api.documents.schema import document_table
-from polis_api.resources import contact_household_campaigns, contact_households
+from polis_api.resources import contact_household_campaigns, contact_households, contacts
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
 from polis_api.resources.contacts import CONTACTS
@@ -77,5 +77,6 @@ def routers() -> list[APIRouter]:
     return [
         contact_households.router,
         contact_household_campaigns.router,
+        contacts.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

@@ -335,3 +335,68 @@ async def test_since_follows_contacts(client: httpx.AsyncClient, admin: dict[str
         (first["id"], True),
         (second["id"], False),
     ]
+
+
+async def _associate(
+    client: httpx.AsyncClient, headers: dict[str, str], contact_id: str, household_id: str
+) -> dict[str, Any]:
+    response = await client.put(
+        f"{CONTACTS}/{contact_id}/households/{household_id}", headers=headers
+    )
+    assert response.status_code == 201, response.text
+    association: dict[str, Any] = response.json()
+    return association
+
+
+async def test_a_contacts_households_carry_their_association(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    ada = (await create(client, CONTACTS, contact(), admin))["id"]
+    grace = (await create(client, CONTACTS, contact("Grace"), admin))["id"]
+    home = await create(client, HOUSEHOLDS, {"data": {"unitNum": "1"}}, admin)
+    work = await create(client, HOUSEHOLDS, {"data": {"unitNum": "2"}}, admin)
+    hers = await create(client, HOUSEHOLDS, {"data": {"unitNum": "3"}}, admin)
+    at_home = await _associate(client, admin, ada, home["id"])
+    at_work = await _associate(client, admin, ada, work["id"])
+    await _associate(client, admin, grace, hers["id"])
+    path = f"{CONTACTS}/{ada}/households"
+
+    answer = await client.get(path, params={"sort": '["data/unitNum","DESC"]'}, headers=admin)
+
+    assert answer.status_code == 200, answer.text
+    documents = answer.json()["data"]
+    assert [d["id"] for d in documents] == [work["id"], home["id"]]
+    assert [d["params"]["contactHouseholdId"] for d in documents] == [
+        at_work["id"],
+        at_home["id"],
+    ]
+    assert {k: v for k, v in documents[1].items() if k != "params"} == home
+
+    filtered = await client.get(
+        path, params={"filter[/data/unitNum]": "1", "count": "true"}, headers=admin
+    )
+    assert [d["id"] for d in filtered.json()["data"]] == [home["id"]]
+    assert filtered.json()["meta"] == {"total": 1}
+    limited = await client.get(
+        path, params={"limit": "1", "skip": "1", "sort": '["data/unitNum","ASC"]'}, headers=admin
+    )
+    assert [d["id"] for d in limited.json()["data"]] == [work["id"]]
+
+    await client.delete(
+        f"{CONTACTS}/{ada}/households/{work['id']}", headers={**admin, **if_match(at_work)}
+    )
+    after = await client.get(path, headers=admin)
+    assert [d["id"] for d in after.json()["data"]] == [home["id"]]
+
+
+async def test_a_contacts_households_refuse_since_and_unknown_contacts(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    ada = (await create(client, CONTACTS, contact(), tenant.headers()))["id"]
+    theirs = (await create(client, CONTACTS, contact(), other_tenant.headers()))["id"]
+
+    since = await client.get(f"{CONTACTS}/{ada}/households?since=", headers=tenant.headers())
+    assert "since" in assert_problem(since, 400)["detail"]
+    for unknown in (theirs, str(uuid.uuid4())):
+        missing = await client.get(f"{CONTACTS}/{unknown}/households", headers=tenant.headers())
+        assert_problem(missing, 404)

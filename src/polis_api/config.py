@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_filter_depth: int = Field(default=32, gt=0)
     max_page_size: int = Field(default=1000, gt=0)
     max_bulk_items: int = Field(default=10_000, gt=0)
+    # Contacts come in voter-file batches: POST and PATCH /v2/contacts/bulk take at
+    # most this many items per call (each answered on its own).
+    max_contact_bulk_items: int = Field(default=1000, gt=0)
     # How long deleted documents stay findable by the change feed (since=); a sync
     # token older than this is refused with 410 so the client resyncs from scratch.
     tombstone_days: int = Field(default=90, gt=0)

@@ -13,14 +13,16 @@ caught here: they fail the whole call, which rolls back and can be retried whole
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import asyncpg
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from polis_api.documents.envelope import PatchOperation
 from polis_api.documents.repository import Rendered
 from polis_api.documents.responses import DocumentOut
 from polis_api.documents.validation import field_errors, validation_failed
@@ -43,16 +45,34 @@ class ItemOutcome:
         return self.status < 300
 
 
-async def write_items(
-    conn: asyncpg.Connection, model: type[M], items: Sequence[Any], write: ItemWrite[M]
-) -> str:
-    """Write every item in its own savepoint, in input order; the 207 body.
+# The 207 body's counters: which success status each counts (the rest are "failed").
+CREATE_COUNTS = (("created", 201), ("replayed", 200))
+UPDATE_COUNTS = (("updated", 200),)
 
-    In input order on purpose: two identical calls at once then take their locks in
-    the same order, and the second waits for the first instead of deadlocking.
+
+async def write_items(
+    conn: asyncpg.Connection,
+    model: type[M],
+    items: Sequence[Any],
+    write: ItemWrite[M],
+    *,
+    order: Callable[[Any], Any] | None = None,
+    counts: Sequence[tuple[str, int]] = CREATE_COUNTS,
+) -> str:
+    """Write every item in its own savepoint; the 207 body, in input order.
+
+    Items are written in ``order`` (a sort key over the raw item; stable, so equal
+    keys keep input order): two calls naming the same documents or keys in any
+    order then take their locks in the same order, and the second waits for the
+    first instead of deadlocking.
     """
-    outcomes = [await _write_one(conn, model, item, write) for item in items]
-    return render(outcomes)
+    sequence = (
+        sorted(range(len(items)), key=lambda i: order(items[i])) if order else range(len(items))
+    )
+    outcomes: dict[int, ItemOutcome] = {}
+    for index in sequence:
+        outcomes[index] = await _write_one(conn, model, items[index], write)
+    return render([outcomes[index] for index in range(len(items))], counts)
 
 
 async def _write_one(
@@ -75,16 +95,19 @@ def parse_item(model: type[M], item: Any) -> M:
         raise validation_failed(field_errors(exc.errors())) from exc
 
 
-def render(outcomes: Sequence[ItemOutcome]) -> str:
+def render(
+    outcomes: Sequence[ItemOutcome], counts: Sequence[tuple[str, int]] = CREATE_COUNTS
+) -> str:
     """``{"data": [{index, status, document | error}, ...], "meta": {counts}}``."""
     items = []
     for index, outcome in enumerate(outcomes):
         member = "document" if outcome.succeeded else "error"
         items.append(f'{{"index":{index},"status":{outcome.status},"{member}":{outcome.body}}}')
-    created = sum(outcome.status == 201 for outcome in outcomes)
-    replayed = sum(outcome.status == 200 for outcome in outcomes)
-    failed = len(outcomes) - created - replayed
-    meta = f'{{"created":{created},"replayed":{replayed},"failed":{failed}}}'
+    tallies = {
+        name: sum(outcome.status == status for outcome in outcomes) for name, status in counts
+    }
+    tallies["failed"] = len(outcomes) - sum(tallies.values())
+    meta = "{" + ",".join(f'"{name}":{tally}' for name, tally in tallies.items()) + "}"
     return '{"data":[' + ",".join(items) + '],"meta":' + meta + "}"
 
 
@@ -104,9 +127,20 @@ class ItemResultOut(BaseModel, Generic[D]):
 
 
 class ItemResultsMeta(BaseModel):
-    created: int
-    replayed: int
+    created: int | None = None
+    replayed: int | None = None
+    updated: int | None = Field(default=None, description="Bulk PATCH only")
     failed: int
+
+
+class ItemPatch(BaseModel):
+    """One item of a bulk PATCH: which document, the etag it was read at, the patch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID
+    etag: str = Field(min_length=1, max_length=200)
+    data: list[PatchOperation]
 
 
 class ItemResultsOut(BaseModel, Generic[D]):

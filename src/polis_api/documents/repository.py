@@ -29,11 +29,13 @@ def _timestamp_sql(column: str) -> str:
     return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 
-def document_json_sql(resource: str, row: str = "", data: str = "") -> str:
+def document_json_sql(resource: str, row: str = "", data: str = "", extra: str = "") -> str:
     """The envelope as a ``json`` expression over one row, keys in Polis' order.
 
     ``row`` qualifies the columns (``"c."``) when several tables are joined; ``data``
-    replaces the data expression (a member with its embedded documents).
+    replaces the data expression (a member with its embedded documents); ``extra`` adds
+    members after the envelope's (``'params', ...``). All three are written by code,
+    never by requests.
     """
     return (
         f"json_build_object('id', {row}id, 'data', {data or row + 'data'}, "
@@ -42,7 +44,9 @@ def document_json_sql(resource: str, row: str = "", data: str = "") -> str:
         f"'modified', {_timestamp_sql(row + 'modified')}, "
         f"'resource', '{resource}', 'createdBy', {row}created_by, "
         f"'isDeleted', {row}is_deleted, 'modifiedBy', {row}modified_by, 'etag', {row}etag), "
-        f"'customerId', {row}customer_id, 'securityGroupId', {row}security_group_id)"
+        f"'customerId', {row}customer_id, 'securityGroupId', {row}security_group_id"
+        + (f", {extra}" if extra else "")
+        + ")"
     )
 
 
@@ -398,6 +402,65 @@ def page_sql(sql: DocumentSql, query: ListQuery) -> tuple[str, list[Any]]:
         f") AS page ON id = page.page_id WHERE customer_id = $1 ORDER BY {query.order_by}"
     )
     return text, [*query.params, query.limit, query.skip]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Documents reached from one document through an association table: a contact's
+    households through contact_households (``from_field`` contactId, ``to_field``
+    householdId). Each listed document carries the association's id as ``params.<param>``."""
+
+    table: str
+    from_field: str
+    to_field: str
+    param: str
+
+    def live_links(self, owner: str) -> str:
+        return (
+            f"FROM {self.table} AS link WHERE link.customer_id = $1 AND NOT link.is_deleted "
+            f"AND (link.data ->> '{self.from_field}') = {owner}"
+        )
+
+
+def linked_page_sql(
+    sql: DocumentSql, link: Link, owner_id: uuid.UUID, query: ListQuery
+) -> tuple[str, str, list[Any]]:
+    """One page of the documents ``owner_id`` is linked to, as ``page_sql`` pages; the
+    list's own filter and sort apply to the linked documents."""
+    owner_at = len(query.params) + 1
+    owner = f"${owner_at}::text"
+    linked = f"id::text IN (SELECT (link.data ->> '{link.to_field}') {link.live_links(owner)})"
+    link_id = (
+        f"(SELECT link.id {link.live_links(owner)} "
+        f"AND (link.data ->> '{link.to_field}') = {sql.table}.id::text LIMIT 1)"
+    )
+    document = document_json_sql(
+        sql.resource, extra=f"'params', json_build_object('{link.param}', {link_id})"
+    )
+    text = (
+        f"SELECT ({document})::text FROM {sql.table} JOIN ("
+        f"SELECT id AS page_id FROM {sql.table} WHERE {query.where} AND {linked} "
+        f"ORDER BY {query.order_by} LIMIT ${owner_at + 1} OFFSET ${owner_at + 2}"
+        f") AS page ON id = page.page_id WHERE customer_id = $1 ORDER BY {query.order_by}"
+    )
+    count = f"SELECT count(*) FROM {sql.table} WHERE {query.where} AND {linked}"
+    return text, count, [*query.params, str(owner_id), query.limit, query.skip]
+
+
+async def fetch_linked_page(
+    conn: asyncpg.Connection,
+    sql: DocumentSql,
+    link: Link,
+    owner_id: uuid.UUID,
+    query: ListQuery,
+    *,
+    count: bool,
+) -> tuple[list[str], int | None]:
+    """The page, and with ``count`` the total (run both in one snapshot)."""
+    text, count_text, args = linked_page_sql(sql, link, owner_id, query)
+    rows = await conn.fetch(text, *args)
+    total: int | None = await conn.fetchval(count_text, *args[:-2]) if count else None
+    return [row[0] for row in rows], total
 
 
 async def fetch_page(conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery) -> list[str]:

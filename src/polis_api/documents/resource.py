@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from polis_api.auth import Principal
+from polis_api.config import Settings
 from polis_api.documents.envelope import StoredDocument
 from polis_api.documents.keys import NaturalKey
 from polis_api.documents.repository import DocumentSql, Embed, statements
@@ -60,6 +62,10 @@ class DocumentHooks:
         return []
 
 
+def _max_bulk_items(settings: Settings) -> int:
+    return settings.max_bulk_items
+
+
 STANDARD_ROUTES = frozenset({"create", "retrieve", "patch", "delete", "list"})
 
 
@@ -83,6 +89,11 @@ class Resource:
     bulk_path: str | None = None
     # Where bulk create with one answer per item lives (HTTP 207; documents/bulk_results).
     item_bulk_path: str | None = None
+    # Where bulk PATCH lives: {"data": [{"id", "etag", "data": [ops]}]}, one answer per item.
+    item_patch_path: str | None = None
+    # How many items one bulk call takes: at least ``min_bulk_items``, at most the setting.
+    min_bulk_items: int = 0
+    max_bulk_items: Callable[[Settings], int] = _max_bulk_items
     # A create body other than CreateBody[data_model] (interactions take flat data).
     create_body: type[BaseModel] | None = None
     hooks: DocumentHooks = field(default_factory=DocumentHooks)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from polis_api.documents.etag import parse_etag_header, quote_etag
 from polis_api.documents.repository import Rendered
-from polis_api.errors import PROBLEM_JSON, PayloadTooLarge, problem_schema
+from polis_api.errors import PROBLEM_JSON, PayloadTooLarge, ValidationFailed, problem_schema
 
 D = TypeVar("D", bound=BaseModel)
 
@@ -71,7 +71,11 @@ def page_body(documents: list[Rendered]) -> str:
     return '{"data":[' + ",".join(doc.body for doc in documents) + '],"meta":{}}'
 
 
-def check_bulk_size(count: int, limit: int) -> None:
+def check_bulk_size(count: int, limit: int, least: int = 0) -> None:
+    if count < least:
+        raise ValidationFailed(
+            f"A bulk request takes at least {least} item(s); this one has {count}."
+        )
     if count > limit:
         raise PayloadTooLarge(f"A bulk request takes at most {limit} items; this one has {count}.")
 

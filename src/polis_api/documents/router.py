@@ -13,7 +13,13 @@ from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from polis_api.auth import VERBS, Principal, require
 from polis_api.deps import WriteConnection
 from polis_api.documents import service
-from polis_api.documents.bulk_results import ItemBulkBody, ItemResultsOut, write_items
+from polis_api.documents.bulk_results import (
+    UPDATE_COUNTS,
+    ItemBulkBody,
+    ItemPatch,
+    ItemResultsOut,
+    write_items,
+)
 from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
 from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
 from polis_api.documents.patch import PatchLimits
@@ -62,7 +68,16 @@ def build_routers(resource: Resource) -> list[APIRouter]:
         routers.insert(0, _bulk_router(resource))
     if resource.item_bulk_path is not None:
         routers.insert(0, _item_bulk_router(resource))
+    if resource.item_patch_path is not None:
+        routers.insert(0, _item_patch_router(resource))
     return routers
+
+
+def _bulk_methods(resource: Resource, path: str) -> list[str]:
+    """The methods a resource serves on one of its bulk paths (POST, PATCH or both)."""
+    posts = path in (resource.bulk_path, resource.item_bulk_path)
+    patches = path == resource.item_patch_path
+    return [method for method, served in (("POST", posts), ("PATCH", patches)) if served]
 
 
 def _standard_router(resource: Resource) -> APIRouter:
@@ -219,7 +234,7 @@ def _bulk_router(resource: Resource) -> APIRouter:
         },
     )
 
-    _refuse_other_methods(router, resource.bulk_path)
+    _refuse_other_methods(router, resource.bulk_path, _bulk_methods(resource, resource.bulk_path))
     return router
 
 
@@ -238,12 +253,19 @@ def _item_bulk_router(resource: Resource) -> APIRouter:
         conn: WriteConnection,
         body: Annotated[ItemBulkBody, Body(openapi_examples=_examples(example))],
     ) -> Response:
-        check_bulk_size(len(body.data), request.app.state.settings.max_bulk_items)
+        settings = request.app.state.settings
+        check_bulk_size(len(body.data), resource.max_bulk_items(settings), resource.min_bulk_items)
 
         async def create_one(item: CreateBody[Any]) -> tuple[Rendered, bool]:
             return await service.create_document(conn, resource, principal, item)
 
-        return json_response(await write_items(conn, Create, body.data, create_one), 207)
+        def order(raw: Any) -> tuple[str, ...]:
+            return service.creation_order(resource, Create, raw)
+
+        written = await write_items(
+            conn, Create, body.data, create_one, order=order if resource.natural_keys else None
+        )
+        return json_response(written, 207)
 
     router.add_api_route(
         resource.item_bulk_path,
@@ -257,21 +279,78 @@ def _item_bulk_router(resource: Resource) -> APIRouter:
             **problem_responses(400, 401, 403, 409, 413, 415),
         },
     )
-    _refuse_other_methods(router, resource.item_bulk_path)
+    methods = _bulk_methods(resource, resource.item_bulk_path)
+    _refuse_other_methods(router, resource.item_bulk_path, methods)
     return router
 
 
-def _refuse_other_methods(router: APIRouter, path: str) -> None:
+def _item_patch_router(resource: Resource) -> APIRouter:
+    """Bulk PATCH at ``resource.item_patch_path``: each item is a PATCH of its own (207)."""
+    assert resource.item_patch_path is not None
+    router = APIRouter(tags=[resource.label])
+    can_modify = Depends(require(resource.permission("modify")))
+    data_model: Any = resource.data_model
+    example = None
+    if resource.patch_example is not None:
+        item = {"id": "<document id>", "etag": "<its etag>", "data": resource.patch_example}
+        example = {"data": [item]}
+
+    async def bulk_patch(
+        request: Request,
+        principal: Annotated[Principal, can_modify],
+        conn: WriteConnection,
+        body: Annotated[ItemBulkBody, Body(openapi_examples=_examples(example))],
+    ) -> Response:
+        settings = request.app.state.settings
+        check_bulk_size(len(body.data), resource.max_bulk_items(settings), resource.min_bulk_items)
+        limits = PatchLimits.from_settings(settings)
+
+        async def patch_one(item: ItemPatch) -> tuple[Rendered, bool]:
+            operations = [op.model_dump(by_alias=True, exclude_unset=True) for op in item.data]
+            rendered = await service.patch_document(
+                conn, resource, principal, item.id, item.etag, operations, limits
+            )
+            return rendered, False
+
+        written = await write_items(
+            conn, ItemPatch, body.data, patch_one, order=_by_id, counts=UPDATE_COUNTS
+        )
+        return json_response(written, 207)
+
+    router.add_api_route(
+        resource.item_patch_path,
+        bulk_patch,
+        methods=["PATCH"],
+        status_code=207,
+        summary=f"Patch many {resource.label} documents, each item on its own",
+        description=ITEM_PATCH_DESCRIPTION.format(label=resource.label, prefix=resource.prefix),
+        responses={
+            207: {"model": ItemResultsOut[data_model], "description": "One answer per item"},
+            **problem_responses(400, 401, 403, 413, 415),
+        },
+    )
+    methods = _bulk_methods(resource, resource.item_patch_path)
+    _refuse_other_methods(router, resource.item_patch_path, methods)
+    return router
+
+
+def _by_id(raw: Any) -> str:
+    # Documents are locked in id order, whatever order two concurrent calls name them in.
+    return str(raw.get("id", "")) if isinstance(raw, dict) else ""
+
+
+def _refuse_other_methods(router: APIRouter, path: str, allowed: list[str]) -> None:
     async def other_methods(request: Request) -> Response:
         raise MethodNotAllowed(
-            f"{request.method} is not allowed on {request.url.path}; use POST.",
-            headers={"Allow": "POST"},
+            f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allowed)}.",
+            headers={"Allow": ", ".join(allowed)},
         )
 
+    others = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"]
     router.add_api_route(
         path,
         other_methods,
-        methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        methods=[method for method in others if method not in allowed],
         include_in_schema=False,
     )
 
@@ -329,6 +408,21 @@ The answer is HTTP 207, in input order: `{{"index": 0, "status": 201, "document"
 for a refused one (the problem the single POST would answer), and `meta` counts
 `created`, `replayed` and `failed`. At most POLIS_MAX_BULK_ITEMS items (else 413).
 An `Idempotency-Key` on the whole call works as on any POST.
+"""
+
+
+ITEM_PATCH_DESCRIPTION = """\
+Each item is `{{"id", "etag", "data": [RFC 6902 operations]}}`: what `PATCH
+{prefix}/{{id}}` takes, with the etag you read the document at in place of the
+If-Match header. Items stand alone, each in its own savepoint: one failing never
+fails the others.
+
+The answer is HTTP 207, in input order: `{{"index": 0, "status": 200, "document":
+{{...}}}}` for a patched item; for a refused one its `error` (the problem the single
+PATCH would answer): 404 no such {label}, 412 the etag is not the current one, 409 a
+failed `test`, 400 a bad patch or a result that is not a valid {label}. `meta` counts
+`updated` and `failed`. Documents are locked in id order, so concurrent calls do not
+deadlock.
 """
 
 

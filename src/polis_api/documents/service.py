@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
 
 from polis_api import jsoncodec
 from polis_api.auth import Principal
@@ -129,6 +130,15 @@ async def bulk_create(
         except ApiError as exc:
             raise _item_failed(index, exc) from exc
     return [document for document in rendered if document is not None]
+
+
+def creation_order(resource: Resource, model: type[CreateBody[Any]], raw: Any) -> tuple[str, ...]:
+    """Where an unparsed bulk item sorts among others: by the natural key it would hold."""
+    try:
+        item = model.model_validate(raw)
+    except ValidationError:
+        return ()  # fails again, with its index, when it is written
+    return _key_order(resource, item)
 
 
 def _key_order(resource: Resource, item: CreateBody[Any]) -> tuple[str, ...]:
@@ -310,6 +320,24 @@ async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListR
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         rows = await repo.fetch_page(conn, sql, request.query)
         meta = await _list_meta(conn, sql, request)
+    return '{"data":[' + ",".join(rows) + '],"meta":' + meta + "}"
+
+
+async def linked_list_page(
+    conn: asyncpg.Connection,
+    resource: Resource,
+    link: repo.Link,
+    owner_id: uuid.UUID,
+    request: ListRequest,
+) -> str:
+    """A page of the documents of ``resource`` that ``owner_id`` is linked to (the
+    caller refuses ``since``: a link made later to an older document would be missed)."""
+    assert not request.feed
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        rows, total = await repo.fetch_linked_page(
+            conn, resource.sql, link, owner_id, request.query, count=request.count
+        )
+    meta = "{}" if total is None else '{"total":' + str(total) + "}"
     return '{"data":[' + ",".join(rows) + '],"meta":' + meta + "}"
 
 

@@ -1,11 +1,13 @@
-"""Contacts — /v2/contacts: the people behind the doors (SPEC §9, Polis v3 contacts)."""
+"""Contacts — /v2/contacts: the people behind the doors (SPEC §9, Polis v3 contacts).
 
-from __future__ import annotations
+No ``from __future__ import annotations``: FastAPI reads the route's signature at runtime.
+"""
 
 import uuid
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import (
     AfterValidator,
     Field,
@@ -16,12 +18,18 @@ from pydantic import (
     model_validator,
 )
 
+from polis_api.auth import Principal, require
+from polis_api.config import Settings
 from polis_api.documents import repository as repo
+from polis_api.documents import service
 from polis_api.documents.envelope import DataModel
 from polis_api.documents.keys import KeyValue, NaturalKey
+from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
+from polis_api.documents.repository import Link
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
-from polis_api.errors import invalid_field
-from polis_api.resources.households import HOUSEHOLDS
+from polis_api.documents.responses import PageOut, json_response, problem_responses
+from polis_api.errors import ValidationFailed, invalid_field
+from polis_api.resources.households import HOUSEHOLDS, HouseholdData
 
 # Bounds on what one contact may hold (each tested at and past its bound).
 MAX_NAME_PART = 200
@@ -97,7 +105,7 @@ class Profile(DataModel):
     )
 
     @model_validator(mode="after")
-    def _one_primary_each(self) -> Profile:
+    def _one_primary_each(self) -> "Profile":
         for kind, points in (("email", self.emails), ("phone", self.phones)):
             if sum(bool(point.primary) for point in points or ()) > 1:
                 raise ValueError(f"at most one {kind} may be primary")
@@ -182,6 +190,10 @@ NAME_AND_HOUSEHOLD = NaturalKey(
 )
 
 
+def _max_contact_bulk_items(settings: Settings) -> int:
+    return settings.max_contact_bulk_items
+
+
 CONTACTS = Resource(
     name="contacts",
     prefix="/v2/contacts",
@@ -191,6 +203,9 @@ CONTACTS = Resource(
     natural_key=("externalId",),
     unique_keys=(NAME_AND_HOUSEHOLD,),
     item_bulk_path="/v2/contacts/bulk",
+    item_patch_path="/v2/contacts/bulk",
+    min_bulk_items=1,
+    max_bulk_items=_max_contact_bulk_items,
     title="contact",
     create_example={
         "data": {
@@ -215,3 +230,50 @@ CONTACTS = Resource(
     },
     patch_example=[{"op": "replace", "path": "/profile/name/anglican/surname", "value": "King"}],
 )
+
+
+# A contact's households, through its contact-household associations.
+HOUSEHOLD_LINKS = Link(
+    table="contact_households",
+    from_field="contactId",
+    to_field="householdId",
+    param="contactHouseholdId",
+)
+router = APIRouter(tags=[CONTACTS.label])
+
+
+@router.get(
+    "/v2/contacts/{id}/households",
+    summary="The households a contact is associated with",
+    description=(
+        "Each household document carries `params.contactHouseholdId`, the association's id. "
+        "`filter`, `sort`, `limit`, `skip` and `count` work as on `GET /v2/households`. "
+        "`since` is refused here: sync `/v1/contact-households` and `/v2/households` with "
+        "`since` instead."
+    ),
+    openapi_extra={"parameters": LIST_PARAMETERS},
+    responses={
+        200: {"model": PageOut[HouseholdData]},
+        **problem_responses(400, 401, 403, 404),
+    },
+)
+async def households_of_contact(
+    id: uuid.UUID,
+    request: Request,
+    principal: Annotated[Principal, Depends(require("read@contacts"))],
+    _: Annotated[Principal, Depends(require("read@households"))],
+) -> Response:
+    settings = request.app.state.settings
+    listing = parse_list_request(
+        request.query_params, HOUSEHOLDS.filterable, settings, principal.customer_id
+    )
+    if listing.feed:
+        raise ValidationFailed(
+            "since= is not offered on a contact's households (an association made later "
+            "to an older household would be missed); sync /v1/contact-households and "
+            "/v2/households with since= instead."
+        )
+    async with request.app.state.list_pool.acquire() as conn:
+        await service.get_document(conn, CONTACTS, principal, id)
+        body = await service.linked_list_page(conn, HOUSEHOLDS, HOUSEHOLD_LINKS, id, listing)
+    return json_response(body)

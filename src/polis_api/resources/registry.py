@@ -7,7 +7,12 @@ from fastapi import APIRouter
 from polis_api.documents.resource import Resource
 from polis_api.documents.router import build_routers
 from polis_api.documents.schema import document_table
-from polis_api.resources import contact_household_campaigns, contact_households, list_members
+from polis_api.resources import (
+    contact_household_campaigns,
+    contact_households,
+    contacts,
+    list_members,
+)
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
 from polis_api.resources.contacts import CONTACTS
@@ -90,5 +95,6 @@ def routers() -> list[APIRouter]:
         contact_households.router,
         contact_household_campaigns.router,
         list_members.router,
+        contacts.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

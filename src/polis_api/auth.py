@@ -31,6 +31,8 @@ RESOURCES = (
     "statuses",
     "households",
     "contact-households",
+    "surveys",
+    "segments",
 )
 ALL_PERMISSIONS = frozenset(f"{verb}@{resource}" for verb in VERBS for resource in RESOURCES)
 _VIEWER = frozenset(f"read@{resource}" for resource in RESOURCES)

@@ -7,13 +7,20 @@ from fastapi import APIRouter
 from polis_api.documents.resource import Resource
 from polis_api.documents.router import build_routers
 from polis_api.documents.schema import document_table
-from polis_api.resources import contact_household_campaigns, contact_households
+from polis_api.resources import (
+    contact_household_campaigns,
+    contact_households,
+    segment_routes,
+    survey_versions,
+)
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
 from polis_api.resources.door_records import DOOR_RECORDS
 from polis_api.resources.households import HOUSEHOLDS
 from polis_api.resources.interactions import INTERACTIONS
+from polis_api.resources.segments import SEGMENTS
 from polis_api.resources.statuses import STATUSES
+from polis_api.resources.surveys import SURVEYS
 
 RESOURCES: tuple[Resource, ...] = (
     CAMPAIGNS,
@@ -22,6 +29,8 @@ RESOURCES: tuple[Resource, ...] = (
     CONTACT_HOUSEHOLDS,
     DOOR_RECORDS,
     INTERACTIONS,
+    SURVEYS,
+    SEGMENTS,
 )
 
 # The SQLAlchemy view of the schema (alembic's target metadata); the migrations are
@@ -58,6 +67,19 @@ TABLES = {
         ("household", "customer_id, (data ->> 'householdId'), id"),
         feeds_by=("campaignId",),
     ),
+    "surveys": document_table(
+        "surveys",
+        ("campaign", "customer_id, (data ->> 'campaignId'), id"),
+        feeds_by=("campaignId",),
+    ),
+    # Not a document table: every version of every survey (resources/survey_versions).
+    "survey_versions": survey_versions.survey_versions,
+    "segments": document_table(
+        "segments",
+        ("campaign", "customer_id, (data ->> 'campaignId'), id"),
+        ("survey", "customer_id, (data ->> 'surveyId'), id"),
+        feeds_by=("campaignId",),
+    ),
 }
 
 
@@ -67,5 +89,7 @@ def routers() -> list[APIRouter]:
     return [
         contact_households.router,
         contact_household_campaigns.router,
+        segment_routes.router,
+        survey_versions.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

@@ -33,6 +33,8 @@ RESOURCES = (
     "contact-households",
     "surveys",
     "segments",
+    "contacts",
+    "notes",
 )
 ALL_PERMISSIONS = frozenset(f"{verb}@{resource}" for verb in VERBS for resource in RESOURCES)
 _VIEWER = frozenset(f"read@{resource}" for resource in RESOURCES)
@@ -43,6 +45,7 @@ ROLES: dict[str, frozenset[str]] = {
         "insert@interactions",
         "insert@contact-household-campaigns",
         "modify@contact-household-campaigns",
+        "insert@notes",
     },
     "admin": ALL_PERMISSIONS,
 }

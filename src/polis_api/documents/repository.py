@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from polis_api.documents.envelope import StoredDocument
+from polis_api.documents.keys import NaturalKey
 
 _COLUMNS = (
     "id, customer_id, security_group_id, data, created, modified, created_by, modified_by, "
@@ -146,6 +147,36 @@ async def fetch_by_natural_key(
     conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, values: Sequence[str]
 ) -> Rendered | None:
     row = await conn.fetchrow(sql.get_by_natural_key, customer_id, *values)
+    return Rendered(row[0], row[1]) if row is not None else None
+
+
+@cache
+def key_lookup_sql(table: str, document_sql: str, key: NaturalKey) -> str:
+    """The live document whose key equals the key of the candidate data ``$2``.
+
+    Inside each scalar subquery ``data`` names the candidate (the innermost FROM),
+    outside it the table's column; each comparison is an index condition.
+    """
+    candidate = "(SELECT $2::jsonb AS data) AS candidate"
+    matches = " AND ".join(
+        f"{expression} = (SELECT {expression} FROM {candidate})" for expression in key.expressions
+    )
+    condition = f" AND {key.condition}" if key.condition else ""
+    return (
+        f"SELECT ({document_sql})::text, etag FROM {table} "
+        f"WHERE customer_id = $1 AND NOT is_deleted{condition} AND {matches}"
+    )
+
+
+async def fetch_by_key(
+    conn: asyncpg.Connection,
+    sql: DocumentSql,
+    key: NaturalKey,
+    customer_id: uuid.UUID,
+    data: dict[str, Any],
+) -> Rendered | None:
+    """The live document holding ``key`` with the values ``data`` has for it."""
+    row = await conn.fetchrow(key_lookup_sql(sql.table, sql.document, key), customer_id, data)
     return Rendered(row[0], row[1]) if row is not None else None
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from polis_api.auth import Principal
 from polis_api.documents.envelope import StoredDocument
+from polis_api.documents.keys import NaturalKey
 from polis_api.documents.repository import DocumentSql, statements
 from polis_api.errors import ValidationFailed
 from polis_api.filtering.to_sql import ANY_DATA_PATH, FieldPolicy
@@ -74,6 +75,9 @@ class Resource:
     # Data fields unique together within a tenant (a partial unique index in the
     # migration); creating a document that repeats them returns the existing one.
     natural_key: tuple[str, ...] = ()
+    # Further keys, each its own partial unique index (SQL expressions, a condition):
+    # a create repeating any one of them returns the document that holds it.
+    unique_keys: tuple[NaturalKey, ...] = ()
     # Which of the standard endpoints build_routers adds, and where bulk create lives.
     routes: frozenset[str] = STANDARD_ROUTES
     bulk_path: str | None = None
@@ -90,6 +94,12 @@ class Resource:
     @property
     def sql(self) -> DocumentSql:
         return statements(self.table, self.name, self.natural_key)
+
+    @property
+    def natural_keys(self) -> tuple[NaturalKey, ...]:
+        """Every key a create is deduplicated by, the plain ``natural_key`` first."""
+        plain = (NaturalKey.of_fields(*self.natural_key),) if self.natural_key else ()
+        return plain + self.unique_keys
 
     def permission(self, verb: str) -> str:
         return f"{verb}@{self.name}"

@@ -136,7 +136,11 @@ def _key_order(resource: Resource, item: CreateBody[Any]) -> tuple[str, ...]:
         data = resource.hooks.accept_params(dump_data(item.data), item.params or {})
     except ApiError:
         return ()  # fails again, with its index, when it is created
-    return tuple(str(data.get(field, "")) for field in resource.natural_key)
+    for key in resource.natural_keys:
+        value = key.normalise(data)
+        if value is not None:
+            return (key.label, *value)
+    return ()
 
 
 def _item_failed(index: int, exc: ApiError) -> ApiError:
@@ -195,10 +199,14 @@ def _without(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
 async def existing_by_natural_key(
     conn: asyncpg.Connection, resource: Resource, principal: Principal, data: dict[str, Any]
 ) -> Rendered | None:
-    if not resource.natural_key or any(data.get(f) is None for f in resource.natural_key):
-        return None
-    values = [str(data[field]) for field in resource.natural_key]
-    return await repo.fetch_by_natural_key(conn, resource.sql, principal.customer_id, values)
+    """The live document that holds one of ``data``'s natural keys, if any."""
+    for key in resource.natural_keys:
+        if key.normalise(data) is None:
+            continue
+        found = await repo.fetch_by_key(conn, resource.sql, key, principal.customer_id, data)
+        if found is not None:
+            return found
+    return None
 
 
 def required_etags(if_match: str | None) -> list[str]:
@@ -270,7 +278,7 @@ async def write_revision(
     try:
         body = await repo.update_if_etag(ctx.conn, resource.sql, revised, new_etag, expected_etag)
     except asyncpg.UniqueViolationError as exc:
-        keys = ", ".join(resource.natural_key)
+        keys = " or ".join(key.label for key in resource.natural_keys)
         raise Conflict(f"Another {resource.label} already has this {keys}.") from exc
     if body is None:
         # Only reachable if the row changed between our locked read and the write.

@@ -15,9 +15,11 @@ from polis_api.resources import (
 )
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
+from polis_api.resources.contacts import CONTACTS
 from polis_api.resources.door_records import DOOR_RECORDS
 from polis_api.resources.households import HOUSEHOLDS
 from polis_api.resources.interactions import INTERACTIONS
+from polis_api.resources.notes import NOTES
 from polis_api.resources.segments import SEGMENTS
 from polis_api.resources.statuses import STATUSES
 from polis_api.resources.surveys import SURVEYS
@@ -31,6 +33,8 @@ RESOURCES: tuple[Resource, ...] = (
     INTERACTIONS,
     SURVEYS,
     SEGMENTS,
+    CONTACTS,
+    NOTES,
 )
 
 # The SQLAlchemy view of the schema (alembic's target metadata); the migrations are
@@ -80,6 +84,12 @@ TABLES = {
         ("survey", "customer_id, (data ->> 'surveyId'), id"),
         feeds_by=("campaignId",),
     ),
+    # Also, in the migration: unique keys (externalId; full name + household) and
+    # trigram indexes for name search; see resources/contacts.py.
+    "contacts": document_table(
+        "contacts", ("primary_household", "customer_id, (data ->> 'primaryHouseholdId'), id")
+    ),
+    "notes": document_table("notes", ("contact", "customer_id, (data ->> 'contactId'), id")),
 }
 
 

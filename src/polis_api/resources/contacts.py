@@ -1,0 +1,217 @@
+"""Contacts — /v2/contacts: the people behind the doors (SPEC §9, Polis v3 contacts)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+
+from polis_api.documents import repository as repo
+from polis_api.documents.envelope import DataModel
+from polis_api.documents.keys import KeyValue, NaturalKey
+from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
+from polis_api.errors import invalid_field
+from polis_api.resources.households import HOUSEHOLDS
+
+# Bounds on what one contact may hold (each tested at and past its bound).
+MAX_NAME_PART = 200
+MAX_EMAIL = 254  # RFC 5321's longest forward path
+MAX_PHONE = 50
+MAX_CONTACT_POINTS = 20  # emails, and phones
+MAX_LANGUAGES = 20
+MAX_AGE = 150
+MAX_NOTES = 2048
+MAX_EXTERNAL_ID = 200
+MAX_FIELDS = 100
+MAX_FIELD_NAME = 100
+MAX_FIELD_TEXT = 1000
+MAX_FIELD_ITEMS = 100
+
+NAME_PARTS = ("title", "given", "middlename", "surname", "suffix")
+
+NamePart = Annotated[str, StringConstraints(max_length=MAX_NAME_PART)]
+
+
+def _real_date(value: str) -> str:
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError("is not a calendar date (YYYY-MM-DD)") from exc
+    if parsed > datetime.now(UTC).date():
+        raise ValueError("lies in the future")
+    return value
+
+
+BirthDate = Annotated[
+    str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_real_date)
+]
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+
+
+class AnglicanName(DataModel):
+    title: NamePart | None = None
+    given: NamePart | None = None
+    middlename: NamePart | None = None
+    surname: NamePart | None = None
+    suffix: NamePart | None = None
+
+
+class Name(DataModel):
+    anglican: AnglicanName | None = None
+
+
+class Email(DataModel):
+    email: Annotated[str, StringConstraints(max_length=MAX_EMAIL, pattern=r"^[^@\s]+@[^@\s]+$")]
+    active: StrictBool | None = None
+    primary: StrictBool | None = None
+
+
+class Phone(DataModel):
+    phone: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PHONE)]
+    phoneType: Literal["home", "mobile", "business"] | None = None
+    active: StrictBool | None = None
+    primary: StrictBool | None = None
+
+
+class Profile(DataModel):
+    name: Name | None = None
+    emails: Annotated[list[Email], Field(max_length=MAX_CONTACT_POINTS)] | None = None
+    phones: Annotated[list[Phone], Field(max_length=MAX_CONTACT_POINTS)] | None = None
+    gender: Literal["d", "f", "m", "n", "o"] | None = None
+    languages: Annotated[list[LanguageCode], Field(max_length=MAX_LANGUAGES)] | None = Field(
+        default=None, description="ISO 639-1 codes, e.g. en, fr."
+    )
+    birthdate: BirthDate | None = None
+    age: Annotated[int, Field(strict=True, ge=0, le=MAX_AGE)] | None = Field(
+        default=None, description="Derived by the server from birthdate when one is given."
+    )
+
+    @model_validator(mode="after")
+    def _one_primary_each(self) -> Profile:
+        for kind, points in (("email", self.emails), ("phone", self.phones)):
+            if sum(bool(point.primary) for point in points or ()) > 1:
+                raise ValueError(f"at most one {kind} may be primary")
+        return self
+
+
+FieldText = Annotated[str, Field(strict=True, max_length=MAX_FIELD_TEXT)]
+FieldScalar = FieldText | StrictBool | StrictInt | StrictFloat
+FieldValue = FieldScalar | Annotated[list[FieldScalar], Field(max_length=MAX_FIELD_ITEMS)]
+FieldName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_FIELD_NAME, pattern=r"^[^\x00-\x1f]+$")
+]
+
+
+class ContactData(DataModel):
+    profile: Profile | None = None
+    notes: Annotated[str, StringConstraints(max_length=MAX_NOTES)] | None = None
+    fields: Annotated[dict[FieldName, FieldValue], Field(max_length=MAX_FIELDS)] | None = Field(
+        default=None, description="Your own fields: text, number, boolean, or a list of them."
+    )
+    externalId: (
+        Annotated[str, StringConstraints(min_length=1, max_length=MAX_EXTERNAL_ID)] | None
+    ) = Field(default=None, description="Your system's id; a create repeating it is deduplicated.")
+    primaryHouseholdId: uuid.UUID | None = None
+
+
+def age_on(birthdate: str, today: date) -> int:
+    born = date.fromisoformat(birthdate)
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+class ContactHooks(DocumentHooks):
+    async def prepare(
+        self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        household_id = data.get("primaryHouseholdId")
+        if household_id is not None and household_id != (previous or {}).get("primaryHouseholdId"):
+            found = await repo.fetch_data(
+                ctx.conn, HOUSEHOLDS.sql, ctx.principal.customer_id, uuid.UUID(household_id)
+            )
+            if found is None:
+                raise invalid_field(
+                    "/data/primaryHouseholdId",
+                    f"no household with id {household_id} in your tenant",
+                )
+        return _with_age(data, ctx.now.date())
+
+
+def _with_age(data: dict[str, Any], today: date) -> dict[str, Any]:
+    """``profile.age`` follows ``profile.birthdate`` (as of the write, in UTC)."""
+    profile = data.get("profile")
+    if not profile or profile.get("birthdate") is None:
+        return data
+    return {**data, "profile": {**profile, "age": age_on(profile["birthdate"], today)}}
+
+
+# The full name as the unique index has it: five parts, trimmed, lower case.
+FULL_NAME_SQL = (
+    "ARRAY["
+    + ", ".join(
+        f"lower(btrim(coalesce(data #>> '{{profile,name,anglican,{part}}}', '')))"
+        for part in NAME_PARTS
+    )
+    + "]"
+)
+
+
+def _name_and_household(data: dict[str, Any]) -> KeyValue | None:
+    """Applies to a contact without an externalId that names its primary household."""
+    household = data.get("primaryHouseholdId")
+    if data.get("externalId") is not None or household is None:
+        return None
+    name = ((data.get("profile") or {}).get("name") or {}).get("anglican") or {}
+    return (*(str(name.get(part) or "").strip().lower() for part in NAME_PARTS), str(household))
+
+
+NAME_AND_HOUSEHOLD = NaturalKey(
+    label="full name and primaryHouseholdId",
+    expressions=(f"({FULL_NAME_SQL})", "(data ->> 'primaryHouseholdId')"),
+    normalise=_name_and_household,
+    condition="(data ->> 'externalId') IS NULL",
+)
+
+
+CONTACTS = Resource(
+    name="contacts",
+    prefix="/v2/contacts",
+    table="contacts",
+    data_model=ContactData,
+    hooks=ContactHooks(),
+    natural_key=("externalId",),
+    unique_keys=(NAME_AND_HOUSEHOLD,),
+    item_bulk_path="/v2/contacts/bulk",
+    title="contact",
+    create_example={
+        "data": {
+            "profile": {
+                "name": {"anglican": {"title": "Ms", "given": "Ada", "surname": "Lovelace"}},
+                "emails": [{"email": "ada@example.org", "active": True, "primary": True}],
+                "phones": [
+                    {
+                        "phone": "+1 404 555 0100",
+                        "phoneType": "mobile",
+                        "active": True,
+                        "primary": True,
+                    }
+                ],
+                "gender": "f",
+                "languages": ["en"],
+                "birthdate": "1985-12-10",
+            },
+            "fields": {"ward": 7, "volunteer": True},
+            "externalId": "voter-file-000123",
+        }
+    },
+    patch_example=[{"op": "replace", "path": "/profile/name/anglican/surname", "value": "King"}],
+)

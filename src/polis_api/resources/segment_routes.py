@@ -1,4 +1,5 @@
-"""Routes of segments beyond the standard ones: the swap of two precedences.
+"""Routes of segments beyond the standard ones: the swap of two precedences, and the
+survey a contact gets in a campaign.
 
 No ``from __future__ import annotations``: FastAPI reads these signatures at runtime.
 """
@@ -10,13 +11,23 @@ from fastapi import APIRouter, Body, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from polis_api.auth import Principal, require
-from polis_api.deps import WriteConnection
-from polis_api.documents.responses import PageOut, json_response, page_body, problem_responses
+from polis_api.deps import ReadConnection, WriteConnection
+from polis_api.documents.responses import (
+    DocumentOut,
+    PageOut,
+    document_response,
+    json_response,
+    page_body,
+    problem_responses,
+)
+from polis_api.resources.contact_survey import survey_for_contact
 from polis_api.resources.segment_swap import SegmentRef, swap_precedences
 from polis_api.resources.segments import SegmentData
+from polis_api.resources.surveys import SurveyData
 
 router = APIRouter(tags=["segment"])
 CanModify = Annotated[Principal, Depends(require("modify@segments"))]
+CanReadSurveys = Annotated[Principal, Depends(require("read@surveys"))]
 
 
 class SwapItem(BaseModel):
@@ -65,3 +76,17 @@ async def swap(
 ) -> Response:
     first, second = (SegmentRef(item.id, item.etag) for item in body.data.segments)
     return json_response(page_body(await swap_precedences(conn, principal, first, second)))
+
+
+@router.get(
+    "/v1/campaigns/{campaignId}/contacts/{contactId}/survey",
+    summary="The survey a contact gets in a campaign",
+    description="The survey of the campaign's first segment, by precedence, whose criteria "
+    "the contact matches; 404 when none does (or the campaign or contact is unknown).",
+    dependencies=[Depends(require("read@segments")), Depends(require("read@contacts"))],
+    responses={200: {"model": DocumentOut[SurveyData]}, **problem_responses(400, 401, 403, 404)},
+)
+async def contact_survey(
+    campaignId: uuid.UUID, contactId: uuid.UUID, principal: CanReadSurveys, conn: ReadConnection
+) -> Response:
+    return document_response(await survey_for_contact(conn, principal, campaignId, contactId))

@@ -7,7 +7,7 @@ No ``from __future__ import annotations``: FastAPI reads these signatures at run
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Response
+from fastapi import APIRouter, Body, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from polis_api.auth import Principal, require
@@ -20,6 +20,7 @@ from polis_api.documents.responses import (
     page_body,
     problem_responses,
 )
+from polis_api.errors import MethodNotAllowed
 from polis_api.resources.contact_survey import survey_for_contact
 from polis_api.resources.segment_swap import SegmentRef, swap_precedences
 from polis_api.resources.segments import SegmentData
@@ -76,6 +77,19 @@ async def swap(
 ) -> Response:
     first, second = (SegmentRef(item.id, item.etag) for item in body.data.segments)
     return json_response(page_body(await swap_precedences(conn, principal, first, second)))
+
+
+@router.api_route(
+    "/v1/segments/swap-precedences",
+    methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
+)
+async def swap_other_methods(request: Request) -> Response:
+    # Without this, PATCH or DELETE would reach /v1/segments/{id} and fail on the id.
+    raise MethodNotAllowed(
+        f"{request.method} is not allowed on {request.url.path}; use POST.",
+        headers={"Allow": "POST"},
+    )
 
 
 @router.get(

@@ -6,7 +6,7 @@ per (list, contact, household) among live rows, so concurrent adds of the same
 pair make one member; every key leads with ``customer_id`` (Citus-ready).
 
 Revision ID: 0010
-Revises: 0009 (contacts; chained when contacts were merged in)
+Revises: 0009
 Create Date: 2026-11-29
 """
 

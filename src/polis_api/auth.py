@@ -31,6 +31,8 @@ RESOURCES = (
     "statuses",
     "households",
     "contact-households",
+    "surveys",
+    "segments",
     "contacts",
     "notes",
     "lists",

@@ -114,6 +114,21 @@ class Settings(BaseSettings):
         ge=1024,
         description="The most bytes a request's line and headers may take; more is 431.",
     )
+    max_survey_questions: int = Field(
+        default=200,
+        gt=0,
+        description="Questions one survey may hold; more is a 400 naming /data/questions.",
+    )
+    max_survey_options: int = Field(
+        default=50,
+        gt=0,
+        description="Options one survey question may offer; more is a 400 naming the question.",
+    )
+    max_segment_clauses: int = Field(
+        default=50,
+        gt=0,
+        description="Clauses in one segment's criteria; more is a 400 naming /data/criteria.",
+    )
     max_connections: int = Field(
         default=1000,
         gt=0,

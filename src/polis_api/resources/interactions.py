@@ -17,14 +17,19 @@ from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
 from polis_api.errors import invalid_field
 from polis_api.filtering.to_sql import FieldPolicy
 from polis_api.resources import references as refs
+from polis_api.resources import survey_versions
 from polis_api.resources.common import Text
 from polis_api.resources.door_records import update_door
+from polis_api.workflow import quality
 from polis_api.workflow.distance import interaction_distance
 from polis_api.workflow.door import apply_interaction, should_follow, state_for_interaction
 
 
 class Survey(DataModel):
     surveyId: uuid.UUID
+    version: Annotated[int, Field(strict=True, ge=1, le=2_147_483_647)] | None = Field(
+        default=None, description="The survey version answered; absent: the latest."
+    )
     responses: dict[str, JsonValue] | None = None
 
 
@@ -51,6 +56,10 @@ class InteractionData(DataModel):
     distance: float | None = Field(
         default=None, description="Computed by the server in miles; a client's value is ignored."
     )
+    qualityFlags: list[str] | None = Field(
+        default=None,
+        description="Set by the server (e.g. survey-mismatch); a client's value is ignored.",
+    )
 
 
 class InteractionCreateBody(CreateBody[InteractionData]):
@@ -70,7 +79,7 @@ class InteractionCreateBody(CreateBody[InteractionData]):
 
 
 class InteractionHooks(DocumentHooks):
-    server_fields = frozenset({"distance"})
+    server_fields = frozenset({"distance", quality.FIELD})
 
     async def prepare(
         self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
@@ -84,7 +93,8 @@ class InteractionHooks(DocumentHooks):
         distance = interaction_distance(data.get("location"), coords)
         if distance is not None:
             prepared["distance"] = distance
-        return prepared
+        script, prepared["survey"] = await _survey_script(ctx, data["survey"])
+        return quality.with_quality_flags(prepared, quality.QualityFacts(survey=script))
 
     async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:
         if not document.is_deleted:
@@ -92,6 +102,28 @@ class InteractionHooks(DocumentHooks):
 
 
 MEMO = "interaction_references"
+
+
+async def _survey_script(
+    ctx: WriteContext, survey: dict[str, Any]
+) -> tuple[quality.SurveyScript | None, dict[str, Any]]:
+    """The script the answers are held against, and ``survey`` with the version it
+    answers written in (the latest, when the phone named none)."""
+    found = await survey_versions.script(
+        ctx.conn, ctx.principal.customer_id, survey["surveyId"], survey.get("version")
+    )
+    if found is None:
+        return None, survey
+    questions, latest = found
+    if questions is None:
+        return quality.SurveyScript(questions=None), survey
+    options = {
+        str(question["questionId"]): frozenset(
+            str(option["optionId"]) for option in question.get("options") or []
+        )
+        for question in questions
+    }
+    return quality.SurveyScript(questions=options), {"version": latest, **survey}
 
 
 def _check_references(found: refs.InteractionReferences, data: dict[str, Any]) -> None:

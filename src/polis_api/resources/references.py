@@ -47,6 +47,18 @@ async def _data_or_fail(
     raise invalid_field(field, f"no {resource.label} with id {doc_id} in your tenant")
 
 
+async def require_document(
+    conn: asyncpg.Connection,
+    resource: Resource,
+    principal: Principal,
+    doc_id: Any,
+    field: str | None = None,
+) -> dict[str, Any]:
+    """The data of a live ``resource`` document of the caller's tenant: else a 400
+    naming ``field`` (a body reference) or a 404 (a path parameter, no field)."""
+    return await _data_or_fail(conn, resource, principal, doc_id, field)
+
+
 async def require_campaign(
     conn: asyncpg.Connection, principal: Principal, campaign_id: Any, field: str | None = None
 ) -> dict[str, Any]:

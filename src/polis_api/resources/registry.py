@@ -12,6 +12,8 @@ from polis_api.resources import (
     contact_households,
     contacts,
     list_members,
+    segment_routes,
+    survey_versions,
 )
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
@@ -21,7 +23,9 @@ from polis_api.resources.households import HOUSEHOLDS
 from polis_api.resources.interactions import INTERACTIONS
 from polis_api.resources.lists import LIST_MEMBERS, LISTS
 from polis_api.resources.notes import NOTES
+from polis_api.resources.segments import SEGMENTS
 from polis_api.resources.statuses import STATUSES
+from polis_api.resources.surveys import SURVEYS
 
 RESOURCES: tuple[Resource, ...] = (
     CAMPAIGNS,
@@ -30,6 +34,8 @@ RESOURCES: tuple[Resource, ...] = (
     CONTACT_HOUSEHOLDS,
     DOOR_RECORDS,
     INTERACTIONS,
+    SURVEYS,
+    SEGMENTS,
     CONTACTS,
     NOTES,
     LISTS,
@@ -70,6 +76,19 @@ TABLES = {
         ("household", "customer_id, (data ->> 'householdId'), id"),
         feeds_by=("campaignId",),
     ),
+    "surveys": document_table(
+        "surveys",
+        ("campaign", "customer_id, (data ->> 'campaignId'), id"),
+        feeds_by=("campaignId",),
+    ),
+    # Not a document table: every version of every survey (resources/survey_versions).
+    "survey_versions": survey_versions.survey_versions,
+    "segments": document_table(
+        "segments",
+        ("campaign", "customer_id, (data ->> 'campaignId'), id"),
+        ("survey", "customer_id, (data ->> 'surveyId'), id"),
+        feeds_by=("campaignId",),
+    ),
     # Also, in the migration: unique keys (externalId; full name + household) and
     # trigram indexes for name search; see resources/contacts.py.
     "contacts": document_table(
@@ -96,5 +115,7 @@ def routers() -> list[APIRouter]:
         contact_household_campaigns.router,
         list_members.router,
         contacts.router,
+        segment_routes.router,
+        survey_versions.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

@@ -31,6 +31,9 @@ RESOURCES = (
     "statuses",
     "households",
     "contact-households",
+    # Read-only for everyone (the catalogue is the same for every tenant); the other
+    # verbs exist but no route asks for them.
+    "status-groups",
 )
 ALL_PERMISSIONS = frozenset(f"{verb}@{resource}" for verb in VERBS for resource in RESOURCES)
 _VIEWER = frozenset(f"read@{resource}" for resource in RESOURCES)

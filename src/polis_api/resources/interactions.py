@@ -20,6 +20,7 @@ from polis_api.resources.common import Text
 from polis_api.resources.door_records import update_door
 from polis_api.workflow.distance import interaction_distance
 from polis_api.workflow.door import apply_interaction, should_follow, state_for_interaction
+from polis_api.workflow.quality import status_mismatch
 
 
 class Survey(DataModel):
@@ -50,6 +51,10 @@ class InteractionData(DataModel):
     distance: float | None = Field(
         default=None, description="Computed by the server in miles; a client's value is ignored."
     )
+    qualityFlags: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        default=None,
+        description="Server-owned review flags, e.g. status-mismatch; a client's value is ignored.",
+    )
 
 
 class InteractionCreateBody(CreateBody[InteractionData]):
@@ -69,7 +74,7 @@ class InteractionCreateBody(CreateBody[InteractionData]):
 
 
 class InteractionHooks(DocumentHooks):
-    server_fields = frozenset({"distance"})
+    server_fields = frozenset({"distance", "qualityFlags"})
 
     async def prepare(
         self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
@@ -77,12 +82,14 @@ class InteractionHooks(DocumentHooks):
         found = await refs.interaction_references(ctx.conn, ctx.principal, data)
         _check_references(found, data)
         ctx.memo[MEMO] = found
-        prepared = {k: v for k, v in data.items() if k != "distance"}
+        prepared = {k: v for k, v in data.items() if k not in self.server_fields}
         assert found.household is not None
         coords = (found.household.get("address") or {}).get("coords")
         distance = interaction_distance(data.get("location"), coords)
         if distance is not None:
             prepared["distance"] = distance
+        # Stored, never refused: the organiser reviews what the flags point at.
+        prepared["qualityFlags"] = status_mismatch(found.campaign_status_ids, data.get("statusId"))
         return prepared
 
     async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:

@@ -7,12 +7,18 @@ from fastapi import APIRouter
 from polis_api.documents.resource import Resource
 from polis_api.documents.router import build_routers
 from polis_api.documents.schema import document_table
-from polis_api.resources import contact_household_campaigns, contact_households
+from polis_api.resources import (
+    campaign_status_links,
+    campaign_statuses,
+    contact_household_campaigns,
+    contact_households,
+)
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
 from polis_api.resources.door_records import DOOR_RECORDS
 from polis_api.resources.households import HOUSEHOLDS
 from polis_api.resources.interactions import INTERACTIONS
+from polis_api.resources.status_groups import STATUS_GROUPS
 from polis_api.resources.statuses import STATUSES
 
 RESOURCES: tuple[Resource, ...] = (
@@ -22,6 +28,7 @@ RESOURCES: tuple[Resource, ...] = (
     CONTACT_HOUSEHOLDS,
     DOOR_RECORDS,
     INTERACTIONS,
+    STATUS_GROUPS,
 )
 
 # The SQLAlchemy view of the schema (alembic's target metadata); the migrations are
@@ -58,6 +65,9 @@ TABLES = {
         ("household", "customer_id, (data ->> 'householdId'), id"),
         feeds_by=("campaignId",),
     ),
+    # Not per tenant: one catalogue under the nil customer id (a Citus reference table).
+    "status_groups": document_table("status_groups"),
+    "campaign_statuses": campaign_status_links.CAMPAIGN_STATUSES,
 }
 
 
@@ -67,5 +77,6 @@ def routers() -> list[APIRouter]:
     return [
         contact_households.router,
         contact_household_campaigns.router,
+        campaign_statuses.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

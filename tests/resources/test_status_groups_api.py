@@ -221,3 +221,46 @@ async def test_reading_needs_the_permission(client: httpx.AsyncClient, tenant: T
     assert_problem(await client.get("/v1/status-groups"), 401, "UNAUTHORIZED")
     for role in ("viewer", "canvasser", "admin"):
         assert len(await _groups(client, tenant.headers(role))) == 10
+
+
+async def test_default_statuses_sit_in_the_group_of_their_name(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    headers = tenant.headers("viewer")
+    groups = {d["id"]: d["data"]["name"] for d in await _groups(client, headers)}
+
+    response = await client.get("/v1/statuses", params={"limit": "1000"}, headers=headers)
+
+    statuses = response.json()["data"]
+    assert len(statuses) == 10
+    for status in statuses:
+        assert groups[status["data"]["statusGroupId"]] == status["data"]["name"]
+
+
+async def test_a_status_must_name_an_existing_group(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    admin = tenant.headers("admin")
+    group_id = (await _groups(client, admin, filter='/data/name eq "Successful"'))[0]["id"]
+
+    def status(group: str) -> dict[str, Any]:
+        return {
+            "data": {
+                "name": "Yard Sign",
+                "contactState": "contacted-available-successful",
+                "statusGroupId": group,
+            }
+        }
+
+    refused = await client.post("/v1/statuses", json=status(str(uuid.uuid4())), headers=admin)
+    body = assert_problem(refused, 400, "VALIDATION_ERROR")
+    assert [e["path"] for e in body["errors"]] == ["/data/statusGroupId"]
+
+    created = await client.post("/v1/statuses", json=status(group_id), headers=admin)
+    assert created.status_code == 201, created.text
+    patched = await client.patch(
+        f"/v1/statuses/{created.json()['id']}",
+        json={"data": [{"op": "replace", "path": "/statusGroupId", "value": str(uuid.uuid4())}]},
+        headers={**admin, "If-Match": created.headers["ETag"]},
+    )
+    assert_problem(patched, 400, "VALIDATION_ERROR")

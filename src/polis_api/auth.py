@@ -36,6 +36,9 @@ RESOURCES = (
     "contacts",
     "notes",
     "lists",
+    # Read-only for everyone (the catalogue is the same for every tenant); the other
+    # verbs exist but no route asks for them.
+    "status-groups",
 )
 ALL_PERMISSIONS = frozenset(f"{verb}@{resource}" for verb in VERBS for resource in RESOURCES)
 _VIEWER = frozenset(f"read@{resource}" for resource in RESOURCES)

@@ -1,10 +1,18 @@
-"""Server-owned quality flags: survey-mismatch."""
+"""Server-owned quality flags: survey-mismatch and status-mismatch."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from polis_api.workflow.quality import QualityFacts, SurveyScript, with_quality_flags
+import pytest
+
+from polis_api.workflow.campaign_statuses import campaign_allows
+from polis_api.workflow.quality import (
+    STATUS_MISMATCH,
+    QualityFacts,
+    SurveyScript,
+    with_quality_flags,
+)
 
 SCRIPT = SurveyScript(questions={"q1": frozenset({"o1", "o2"}), "q2": frozenset()})
 
@@ -42,3 +50,27 @@ def test_a_clients_flags_are_replaced() -> None:
     assert "qualityFlags" not in with_quality_flags(
         answered({}, qualityFlags=["x"]), QualityFacts()
     )
+
+
+# status-mismatch: the campaign's status rule, shared with door records.
+
+LINKED = frozenset({"a", "b"})
+
+
+@pytest.mark.parametrize(
+    ("linked", "status_id", "allowed"),
+    [
+        (frozenset(), "anything", True),  # nothing linked: every status of the tenant
+        (frozenset(), None, True),
+        (LINKED, "a", True),
+        (LINKED, "c", False),
+        (LINKED, None, True),  # naming no status is never a mismatch
+    ],
+)
+def test_a_status_outside_the_campaigns_set_is_flagged_not_refused(
+    linked: frozenset[str], status_id: str | None, allowed: bool
+) -> None:
+    assert campaign_allows(linked, status_id) is allowed
+    interaction = {"statusId": status_id} if status_id is not None else {}
+    flagged = with_quality_flags(interaction, QualityFacts(campaign_statuses=linked))
+    assert flagged.get("qualityFlags") == (None if allowed else [STATUS_MISMATCH])

@@ -95,13 +95,18 @@ def parse_list_request(
     settings: Settings,
     customer_id: uuid.UUID,
     scope: dict[str, str] | None = None,
+    scope_filter: Node | None = None,
 ) -> ListRequest:
+    """``scope`` and ``scope_filter`` are what the route implies (a campaign's records,
+    a campaign's statuses), applied before and beside the client's own filter."""
     since = _since(params)
     bound = Params([customer_id])
     # A feed includes deleted documents: they are the tombstones a phone must see.
     where = "customer_id = $1" if since is not None else "customer_id = $1 AND NOT is_deleted"
     for path, value in (scope or {}).items():
         where += f" AND {compile_filter(equality_filter(path, value), ANY_DATA_PATH, bound)}"
+    if scope_filter is not None:
+        where += f" AND {compile_filter(scope_filter, ANY_DATA_PATH, bound)}"
     node = _filter_node(params, settings)
     if node is not None:
         where += f" AND {compile_filter(node, policy, bound)}"

@@ -104,6 +104,9 @@ class Resource:
     create_example: dict[str, Any] | None = None
     patch_example: list[dict[str, Any]] | None = None
     list_example_query: str | None = None
+    # A catalogue the same for every tenant (status groups): its rows are stored under
+    # this customer id and every tenant reads them. None: each tenant has its own rows.
+    shared_owner: uuid.UUID | None = None
 
     @property
     def sql(self) -> DocumentSql:
@@ -121,6 +124,10 @@ class Resource:
         """Every key a create is deduplicated by, the plain ``natural_key`` first."""
         plain = (NaturalKey.of_fields(*self.natural_key),) if self.natural_key else ()
         return plain + self.unique_keys
+
+    def owner(self, principal: Principal) -> uuid.UUID:
+        """The customer id whose rows this caller reads."""
+        return self.shared_owner if self.shared_owner is not None else principal.customer_id
 
     def permission(self, verb: str) -> str:
         return f"{verb}@{self.name}"

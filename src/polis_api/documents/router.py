@@ -37,6 +37,7 @@ from polis_api.documents.responses import (
 )
 from polis_api.documents.streaming import ListStream, StreamBounds
 from polis_api.errors import MethodNotAllowed
+from polis_api.filtering.ast import Node
 
 DocumentId = Annotated[uuid.UUID, "the document's id"]
 IfMatch = Annotated[
@@ -360,14 +361,21 @@ async def list_response(
     resource: Resource,
     principal: Principal,
     scope: dict[str, str] | None = None,
+    scope_filter: Node | None = None,
 ) -> Response:
     """One page, or the whole list streamed when the client asks for everything.
 
-    ``scope`` adds equality clauses a route implies (a campaign's door records).
+    ``scope`` adds equality clauses a route implies (a campaign's door records);
+    ``scope_filter`` any other clause (``/id in [...]``: a campaign's statuses).
     """
     settings = request.app.state.settings
     listing = parse_list_request(
-        request.query_params, resource.field_policy, settings, principal.customer_id, scope
+        request.query_params,
+        resource.field_policy,
+        settings,
+        resource.owner(principal),
+        scope,
+        scope_filter,
     )
     pool = request.app.state.list_pool
     if listing.stream:

@@ -54,7 +54,7 @@ async def get_document(
     principal: Principal,
     doc_id: uuid.UUID,
 ) -> Rendered:
-    rendered = await repo.fetch_rendered(conn, resource.sql, principal.customer_id, doc_id)
+    rendered = await repo.fetch_rendered(conn, resource.sql, resource.owner(principal), doc_id)
     if rendered is None:
         raise not_found(resource, doc_id)
     return rendered

@@ -35,6 +35,7 @@ from polis_api.errors import (
     ValidationFailed,
     invalid_field,
 )
+from polis_api.resources import campaign_status_links as links
 from polis_api.resources import door_bulk
 from polis_api.resources import references as refs
 from polis_api.resources.door_records import (
@@ -137,6 +138,7 @@ async def _checked_put_body(
     if given_campaign is not None and given_campaign != str(campaign_id):
         raise invalid_field("/data/campaignId", "must be the campaign in the path")
     status = await refs.optional_status(conn, principal, body.get("statusId"))
+    await links.require_allowed(conn, principal.customer_id, campaign_id, body.get("statusId"))
     return body, status
 
 
@@ -244,7 +246,9 @@ async def patch_record(
 
     async def change(record: dict[str, Any]) -> dict[str, Any]:
         patched = apply_patch({"statusId": record.get("statusId")}, operations)
-        status = await refs.optional_status(conn, principal, patched.get("statusId"))
+        status_id = patched.get("statusId")
+        status = await refs.optional_status(conn, principal, status_id)
+        await links.require_allowed(conn, principal.customer_id, campaignId, status_id)
         return apply_status(record, status)
 
     ctx = WriteContext(conn, principal, utc_now_ms())

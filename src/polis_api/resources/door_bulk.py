@@ -18,10 +18,12 @@ from polis_api.documents.envelope import StoredDocument
 from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import WriteContext
 from polis_api.errors import Conflict, FieldError, ValidationFailed
+from polis_api.resources import campaign_status_links as links
 from polis_api.resources import references as refs
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
 from polis_api.resources.door_records import DOOR_RECORDS, SERVER_OWNED, apply_put
 from polis_api.resources.statuses import STATUSES
+from polis_api.workflow.campaign_statuses import campaign_allows
 from polis_api.workflow.door import DoorRuleError, StatusInfo, check_list_type, new_record
 
 
@@ -49,10 +51,15 @@ async def plan(ctx: WriteContext, items: list[BulkItem]) -> tuple[str, list[Door
         await refs.require_campaign(ctx.conn, ctx.principal, campaign_id, "/data/0/data/campaignId")
     pairs = await _pairs(ctx, items)
     statuses = await _statuses(ctx, items)
+    allowed = await _campaign_statuses(ctx, campaign_id)
     changes = []
     for index, item in enumerate(items):
         pair = pairs.get((str(item.contact_id), str(item.household_id)))
         change = _checked(index, item, pair, statuses, errors)
+        if change is not None and not campaign_allows(allowed, change.changes.get("statusId")):
+            message = links.not_allowed_message(campaign_id or "", change.changes["statusId"])
+            errors.append(FieldError(f"/data/{index}/data/statusId", message))
+            change = None
         if change is not None:
             changes.append(change)
     if errors or campaign_id is None:
@@ -85,6 +92,12 @@ async def _statuses(ctx: WriteContext, items: list[BulkItem]) -> dict[str, Statu
     ids = {uuid.UUID(item.data["statusId"]) for item in items if item.data.get("statusId")}
     found = await repo.fetch_data_many(ctx.conn, STATUSES.sql, ctx.principal.customer_id, ids)
     return {str(i): StatusInfo(str(i), str(data["contactState"])) for i, data in found.items()}
+
+
+async def _campaign_statuses(ctx: WriteContext, campaign_id: str | None) -> frozenset[str]:
+    if campaign_id is None:
+        return frozenset()
+    return await links.linked_status_ids(ctx.conn, ctx.principal.customer_id, campaign_id)
 
 
 def _checked(

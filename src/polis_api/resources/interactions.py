@@ -56,9 +56,10 @@ class InteractionData(DataModel):
     distance: float | None = Field(
         default=None, description="Computed by the server in miles; a client's value is ignored."
     )
-    qualityFlags: list[str] | None = Field(
+    qualityFlags: list[Annotated[str, Field(max_length=100)]] | None = Field(
         default=None,
-        description="Set by the server (e.g. survey-mismatch); a client's value is ignored.",
+        description="Server-owned review flags (survey-mismatch, status-mismatch); "
+        "a client's value is ignored.",
     )
 
 
@@ -87,14 +88,18 @@ class InteractionHooks(DocumentHooks):
         found = await refs.interaction_references(ctx.conn, ctx.principal, data)
         _check_references(found, data)
         ctx.memo[MEMO] = found
-        prepared = {k: v for k, v in data.items() if k != "distance"}
+        prepared = {k: v for k, v in data.items() if k not in self.server_fields}
         assert found.household is not None
         coords = (found.household.get("address") or {}).get("coords")
         distance = interaction_distance(data.get("location"), coords)
         if distance is not None:
             prepared["distance"] = distance
         script, prepared["survey"] = await _survey_script(ctx, data["survey"])
-        return quality.with_quality_flags(prepared, quality.QualityFacts(survey=script))
+        # Stored, never refused: the organiser reviews what the flags point at.
+        facts = quality.QualityFacts(
+            survey=script, campaign_statuses=frozenset(found.campaign_status_ids)
+        )
+        return quality.with_quality_flags(prepared, facts)
 
     async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:
         if not document.is_deleted:

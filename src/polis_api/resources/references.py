@@ -17,6 +17,7 @@ from polis_api.auth import Principal
 from polis_api.documents import repository as repo
 from polis_api.documents.resource import Resource
 from polis_api.errors import NotFound, invalid_field
+from polis_api.resources import campaign_status_links
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
 from polis_api.resources.households import HOUSEHOLDS
@@ -109,7 +110,8 @@ _INTERACTION_REFERENCES = f"""
              FROM {STATUSES.table} WHERE customer_id = $1 AND NOT is_deleted
                AND (data ->> 'defaultStatus') = 'true'
              ORDER BY data ->> 'contactState', created, id) AS first_defaults
-          ) AS default_statuses
+          ) AS default_statuses,
+          ARRAY({campaign_status_links.LIVE_LINKED_SQL}) AS campaign_status_ids
         """  # noqa: S608
 
 
@@ -123,6 +125,7 @@ class InteractionReferences:
     status: StatusInfo | None
     status_missing: bool
     default_statuses: dict[str, str]  # contactState -> the default status id
+    campaign_status_ids: frozenset[str]  # the campaign's linked statuses (none: all allowed)
 
 
 async def interaction_references(
@@ -150,4 +153,5 @@ async def interaction_references(
         status=StatusInfo(id=str(status_id), contact_state=state) if state is not None else None,
         status_missing=status_id is not None and state is None,
         default_statuses=row["default_statuses"] or {},
+        campaign_status_ids=frozenset(row["campaign_status_ids"]),
     )

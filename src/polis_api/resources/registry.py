@@ -8,6 +8,8 @@ from polis_api.documents.resource import Resource
 from polis_api.documents.router import build_routers
 from polis_api.documents.schema import document_table
 from polis_api.resources import (
+    campaign_status_links,
+    campaign_statuses,
     contact_household_campaigns,
     contact_households,
     contacts,
@@ -24,6 +26,7 @@ from polis_api.resources.interactions import INTERACTIONS
 from polis_api.resources.lists import LIST_MEMBERS, LISTS
 from polis_api.resources.notes import NOTES
 from polis_api.resources.segments import SEGMENTS
+from polis_api.resources.status_groups import STATUS_GROUPS
 from polis_api.resources.statuses import STATUSES
 from polis_api.resources.surveys import SURVEYS
 
@@ -40,6 +43,7 @@ RESOURCES: tuple[Resource, ...] = (
     NOTES,
     LISTS,
     LIST_MEMBERS,
+    STATUS_GROUPS,
 )
 
 # The SQLAlchemy view of the schema (alembic's target metadata); the migrations are
@@ -104,6 +108,9 @@ TABLES = {
         ("contact_household", "customer_id, (data ->> 'contactHouseholdId'), id"),
         feeds_by=("listId",),
     ),
+    # Not per tenant: one catalogue under the nil customer id (a Citus reference table).
+    "status_groups": document_table("status_groups"),
+    "campaign_statuses": campaign_status_links.CAMPAIGN_STATUSES,
 }
 
 
@@ -117,5 +124,6 @@ def routers() -> list[APIRouter]:
         contacts.router,
         segment_routes.router,
         survey_versions.router,
+        campaign_statuses.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

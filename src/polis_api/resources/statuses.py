@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 from pydantic import StrictBool
 
+from polis_api.documents import repository as repo
 from polis_api.documents.envelope import DataModel, StoredDocument
-from polis_api.documents.resource import DocumentHooks, Resource
+from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
+from polis_api.errors import invalid_field
 from polis_api.resources.common import HexColour, NonEmptyText, Text
+from polis_api.resources.status_groups import CATALOGUE_OWNER, STATUS_GROUPS
 from polis_api.workflow.states import ContactState
 
 # Author of documents the server creates on its own (a tenant's default statuses).
@@ -29,18 +33,49 @@ class StatusData(DataModel):
 
 
 # Polis' default set, in the order Polis lists it: where two share a state, the
-# first is the one used. (name, contactState, pin colour)
-DEFAULT_STATUSES: tuple[tuple[str, str, str], ...] = (
-    ("Appointment", "appointment", "#8E44AD"),
-    ("Bad Contact Info", "contacted-unavailable-other", "#7F8C8D"),
-    ("Come Back", "come-back", "#F39C12"),
-    ("Default", "not-contacted-normal", "#3498DB"),
-    ("Do Not Knock", "not-contacted-do-not-knock", "#2C3E50"),
-    ("High Priority", "not-contacted-high-priority", "#E67E22"),
-    ("Not Home", "contacted-unavailable-not-home", "#F1C40F"),
-    ("Not Successful", "contacted-available-not-successful", "#E74C3C"),
-    ("Refused", "contacted-unavailable-other", "#C0392B"),
-    ("Successful", "contacted-available-successful", "#27AE60"),
+# first is the one used. (name, contactState, pin colour, status group: the group of
+# the same name in the catalogue migration 0012 seeds)
+DEFAULT_STATUSES: tuple[tuple[str, str, str, str], ...] = (
+    ("Appointment", "appointment", "#8E44AD", "6d878703-4259-45b7-9ca6-75636cf3354e"),
+    (
+        "Bad Contact Info",
+        "contacted-unavailable-other",
+        "#7F8C8D",
+        "1d1ac906-93fd-4301-919a-bd726cbbc79a",
+    ),
+    ("Come Back", "come-back", "#F39C12", "daac7137-ed74-4173-9725-8aaa0be10e9d"),
+    ("Default", "not-contacted-normal", "#3498DB", "b5507d78-d1bf-48a4-a445-b4a7355760f6"),
+    (
+        "Do Not Knock",
+        "not-contacted-do-not-knock",
+        "#2C3E50",
+        "0247e808-04d7-4acd-9d83-9b09f73bb1d8",
+    ),
+    (
+        "High Priority",
+        "not-contacted-high-priority",
+        "#E67E22",
+        "55f066c9-75f2-4cf6-9526-2a60ca1d4b80",
+    ),
+    (
+        "Not Home",
+        "contacted-unavailable-not-home",
+        "#F1C40F",
+        "e94fdade-ec0b-4e64-8382-0deb19e8c5df",
+    ),
+    (
+        "Not Successful",
+        "contacted-available-not-successful",
+        "#E74C3C",
+        "d1148f23-ef9e-4c6d-84ec-3658d3a52699",
+    ),
+    ("Refused", "contacted-unavailable-other", "#C0392B", "876a5825-3773-4ce5-8d26-967ab73086a3"),
+    (
+        "Successful",
+        "contacted-available-successful",
+        "#27AE60",
+        "6fec493a-5a6d-4e82-86dd-322847042fd7",
+    ),
 )
 
 
@@ -56,6 +91,7 @@ def default_status_documents(customer_id: uuid.UUID, now: datetime) -> list[Stor
                 "icon": "map-marker",
                 "iconColor": "#FFFFFF",
                 "pinColor": colour,
+                "statusGroupId": group,
                 "defaultStatus": True,
             },
             # One millisecond apart, in the order above: "where two defaults share a state,
@@ -65,11 +101,23 @@ def default_status_documents(customer_id: uuid.UUID, now: datetime) -> list[Stor
             created_by=SYSTEM_USER,
             modified_by=SYSTEM_USER,
         )
-        for position, (name, state, colour) in enumerate(DEFAULT_STATUSES)
+        for position, (name, state, colour, group) in enumerate(DEFAULT_STATUSES)
     ]
 
 
 class StatusHooks(DocumentHooks):
+    async def prepare(
+        self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        group_id = data.get("statusGroupId")
+        if group_id is not None:
+            found = await repo.fetch_data(
+                ctx.conn, STATUS_GROUPS.sql, CATALOGUE_OWNER, uuid.UUID(group_id)
+            )
+            if found is None:
+                raise invalid_field("/data/statusGroupId", f"no status group with id {group_id}")
+        return data
+
     async def seed_tenant(
         self, conn: asyncpg.Connection, customer_id: uuid.UUID, now: datetime
     ) -> list[StoredDocument]:

@@ -16,7 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from polis_api.workflow.campaign_statuses import campaign_allows
+
 FIELD = "qualityFlags"
+SURVEY_MISMATCH = "survey-mismatch"
+STATUS_MISMATCH = "status-mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,9 @@ class QualityFacts:
     # None: the survey is not one of the tenant's, so there is no script to hold the
     # answers against (Polis clients name surveys this server may never have seen).
     survey: SurveyScript | None = None
+    # The ids of the statuses linked to the interaction's campaign (empty: none linked,
+    # so every status of the tenant is allowed).
+    campaign_statuses: frozenset[str] = frozenset()
 
 
 def _option_ids(response: Mapping[str, Any]) -> list[Any]:
@@ -71,10 +78,21 @@ def survey_mismatch(interaction: Mapping[str, Any], facts: QualityFacts) -> bool
     return not all(_response_fits(key, value, questions) for key, value in responses.items())
 
 
+def status_mismatch(interaction: Mapping[str, Any], facts: QualityFacts) -> bool:
+    """A status the interaction's campaign does not allow (a door would refuse it)."""
+    status_id = interaction.get("statusId")
+    return not campaign_allows(
+        facts.campaign_statuses, None if status_id is None else str(status_id)
+    )
+
+
 Check = Callable[[Mapping[str, Any], QualityFacts], bool]
 
 # flag name → the check that raises it, in the order flags are listed.
-CHECKS: tuple[tuple[str, Check], ...] = (("survey-mismatch", survey_mismatch),)
+CHECKS: tuple[tuple[str, Check], ...] = (
+    (SURVEY_MISMATCH, survey_mismatch),
+    (STATUS_MISMATCH, status_mismatch),
+)
 
 
 def quality_flags(interaction: Mapping[str, Any], facts: QualityFacts) -> list[str]:

@@ -129,8 +129,38 @@ def _checked(
     return DoorChange(pair, changes, status)
 
 
+# A bulk that loses a race to create a door tries again this often before answering 409.
+_ATTEMPTS = 3
+
+
+class _LostRace(Exception):
+    """A concurrent request created some of the same doors after we looked."""
+
+
 async def write(ctx: WriteContext, campaign_id: str, plan: list[DoorChange]) -> list[Rendered]:
-    """Apply the changes in input order (repeats of a door build on each other)."""
+    """Apply the changes in input order (repeats of a door build on each other).
+
+    Two bulks creating the same new doors race on the unique index: the loser's insert
+    waits for the winner's commit and then skips those doors. Its attempt is undone
+    (a savepoint) and made again, now finding the winner's doors and updating them,
+    so both requests succeed, one after the other.
+    """
+    for _ in range(_ATTEMPTS):
+        try:
+            async with ctx.conn.transaction():
+                return await _write_once(ctx, campaign_id, plan)
+        except _LostRace:
+            continue
+    raise Conflict(
+        "Other requests kept creating these door records at the same moment; "
+        "nothing was written. Retry the request.",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _write_once(
+    ctx: WriteContext, campaign_id: str, plan: list[DoorChange]
+) -> list[Rendered]:
     keys = sorted({(campaign_id, change.pair) for change in plan})
     existing = await repo.fetch_many_by_natural_key(
         ctx.conn, DOOR_RECORDS.sql, ctx.principal.customer_id, keys, lock=True
@@ -146,13 +176,7 @@ async def write(ctx: WriteContext, campaign_id: str, plan: list[DoorChange]) -> 
     created = [documents[pair] for pair in new_pairs]
     inserted = await repo.insert_many_new(ctx.conn, DOOR_RECORDS.sql, created)
     if len(inserted) != len(created):
-        # Another request created some of these doors since we looked; ours is rolled
-        # back whole, and a retry will find and update them.
-        raise Conflict(
-            "Another request created some of these door records at the same moment; "
-            "nothing was written. Retry the request.",
-            headers={"Retry-After": "1"},
-        )
+        raise _LostRace
     updated = [documents[pair] for pair in records if pair not in new_pairs]
     await repo.update_many(ctx.conn, DOOR_RECORDS.sql, updated)
     ids = [doc.id for doc in documents.values()]

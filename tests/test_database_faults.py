@@ -577,8 +577,10 @@ async def test_the_rate_limiter_shares_budgets_again_after_a_restart_and_stops_c
         await server.terminate()
         exit_code = await server.exit_code(within=30)
 
-    assert statuses.count(200) == limit, statuses
-    assert statuses.count(429) == 10
+    # Unshared, each worker would allow its own 20 and all 30 would pass. Shared, the
+    # budget holds to within a sync interval a busy machine may stretch: one or two more.
+    assert limit <= statuses.count(200) <= limit + 2, statuses
+    assert statuses.count(200) + statuses.count(429) == limit + 10, statuses
     log = server.output()
     assert exit_code == 0, log
     assert "Application shutdown failed" not in log, log

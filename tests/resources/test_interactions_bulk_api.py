@@ -239,6 +239,26 @@ async def test_two_identical_outboxes_at_once_store_each_interaction_once(
     assert sorted(doc["id"] for doc in stored) == sorted(item["id"] for item in items)
 
 
+async def test_two_phones_knocking_the_same_doors_in_other_orders_both_sync(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    # Each knock locks its door: written in input order, these two calls deadlocked.
+    first = await door(client, admin)
+    doors = [first, *[await door(client, admin, campaign_id=first.campaign_id) for _ in range(4)]]
+    for _ in range(3):
+        forward = [_with_id(interaction(at, timestamp=T1)) for at in doors]
+        backward = [_with_id(interaction(at, timestamp=T2)) for at in reversed(doors)]
+
+        answers = await asyncio.gather(
+            *(_bulk(client, items, admin) for items in (forward, backward))
+        )
+
+        assert [_statuses(answer) for answer in answers] == [[201] * len(doors)] * 2
+    for at in doors:
+        record = await door_record(client, admin, at)
+        assert record is not None and record["data"]["state"] == "come-back"
+
+
 async def test_an_idempotency_key_replays_the_whole_call(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

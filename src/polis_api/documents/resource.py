@@ -89,6 +89,10 @@ class Resource:
     bulk_path: str | None = None
     # Where bulk create with one answer per item lives (HTTP 207; documents/bulk_results).
     item_bulk_path: str | None = None
+    # Data fields naming what a create's hooks lock (an interaction's door): a per-item
+    # bulk writes its items in this order, so two calls naming the same doors in other
+    # orders queue instead of deadlocking. Natural keys, when declared, order instead.
+    lock_order: tuple[str, ...] = ()
     # Where bulk PATCH lives: {"data": [{"id", "etag", "data": [ops]}]}, one answer per item.
     item_patch_path: str | None = None
     # How many items one bulk call takes: at least ``min_bulk_items``, at most the setting.

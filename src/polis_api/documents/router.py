@@ -263,8 +263,9 @@ def _item_bulk_router(resource: Resource) -> APIRouter:
         def order(raw: Any) -> tuple[str, ...]:
             return service.creation_order(resource, Create, raw)
 
+        ordered = resource.natural_keys or resource.lock_order
         written = await write_items(
-            conn, Create, body.data, create_one, order=order if resource.natural_keys else None
+            conn, Create, body.data, create_one, order=order if ordered else None
         )
         return json_response(written, 207)
 

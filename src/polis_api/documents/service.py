@@ -150,7 +150,7 @@ def _key_order(resource: Resource, item: CreateBody[Any]) -> tuple[str, ...]:
         value = key.normalise(data)
         if value is not None:
             return (key.label, *value)
-    return ()
+    return tuple(str(data.get(field, "")) for field in resource.lock_order)
 
 
 def _item_failed(index: int, exc: ApiError) -> ApiError:

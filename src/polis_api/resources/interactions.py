@@ -187,6 +187,8 @@ INTERACTIONS = Resource(
     create_body=InteractionCreateBody,
     # The phone's outbox in one call: each knock written (and its door moved) alone.
     item_bulk_path="/v2/interactions/bulk",
+    # Each knock locks its door: the outbox writes them door by door.
+    lock_order=("campaignId", "contactHouseholdId"),
     hooks=InteractionHooks(),
     filterable=FieldPolicy(
         allowed_data_paths=frozenset(

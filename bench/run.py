@@ -3,7 +3,8 @@
 Builds (or reuses) the dataset, then for 1 and 2 workers starts each server as users
 run it, drives every endpoint with wrk (warm-up, then a measured window at 16 and 64
 connections) while sampling CPU, runs the bulk call and the full stream once, and
-writes bench/results/<timestamp>.md (+ .json, and the plans in .raw).
+writes bench/results/<timestamp>.md (+ .json, and the plans in .raw). Issue 10's
+bulk contact import and a list's joined members are compared with the floor too.
 
     .venv/bin/python bench/run.py            # the full run (about 15 minutes)
     .venv/bin/python bench/run.py --quick    # a smoke run (under 3 minutes)

@@ -51,6 +51,11 @@ READ_CAMPAIGNS = range(0, 90)
 WRITE_CAMPAIGNS = range(90, 100)
 BULK_CAMPAIGN = 99
 
+# Issue 10's joined read: one list whose members are the first contact-households,
+# each with a contact document (the dataset holds contacts only for them).
+MEMBER_LIST = derived_uuid("list", 0)
+LIST_SIZE = 5_000
+
 
 @dataclass(frozen=True)
 class Scale:

@@ -37,6 +37,8 @@ from common import (
     DATA_DIR,
     HISTORY_DAYS,
     HISTORY_START,
+    LIST_SIZE,
+    MEMBER_LIST,
     ORGANIZATION,
     READ_CAMPAIGNS,
     TENANT,
@@ -57,9 +59,11 @@ from polis_api.documents.envelope import StoredDocument, format_timestamp
 from polis_api.documents.etag import compute_etag
 from polis_api.documents.validation import validate_data
 from polis_api.resources.campaigns import DEFAULT_FIELDS, CampaignData
+from polis_api.resources.contacts import ContactData
 from polis_api.resources.door_records import DoorRecordData
 from polis_api.resources.households import HouseholdData
 from polis_api.resources.interactions import InteractionData
+from polis_api.resources.lists import ListData, ListMemberData
 from polis_api.resources.statuses import default_status_documents
 from polis_api.workflow.distance import interaction_distance
 from polis_api.workflow.door import apply_interaction, new_record, state_for_interaction
@@ -86,6 +90,8 @@ TABLES = (
 )
 MARKER = "bench_dataset"
 REASONS = ("Not Home",) * 11 + ("Come Back",) * 4 + ("Refused",) * 3 + ("Appointment",) * 2
+GIVEN = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim")
+SURNAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson")
 STREETS = ("Oak", "Maple", "Pine", "Cedar", "Elm", "Church", "Park", "Lake", "Hill", "Mill")
 CITIES = ("Decatur", "Tucker", "Avondale Estates", "Stone Mountain", "Clarkston")
 Row = tuple[Any, ...]
@@ -365,6 +371,113 @@ def _same_interaction_as_server(data: dict[str, Any]) -> None:
         raise AssertionError("interaction: dataset shape differs from the server's")
 
 
+# --- the list of the joined read (issue 10) -----------------------------------------
+
+
+def contact_data(j: int, scale: Scale) -> dict[str, Any]:
+    """Contact ``j``: a name, a phone, an external id and its primary household."""
+    return {
+        "profile": {
+            "name": {
+                "anglican": {"given": GIVEN[j % len(GIVEN)], "surname": SURNAMES[j % len(SURNAMES)]}
+            },
+            "phones": [{"phone": f"+1 404 555 {j % 10_000:04d}", "phoneType": "mobile"}],
+        },
+        "externalId": f"bench-contact-{j:07d}",
+        "primaryHouseholdId": household_id(household_of(j, scale)),
+    }
+
+
+def list_size(scale: Scale) -> int:
+    return min(LIST_SIZE, scale.contact_households)
+
+
+def member_rows(scale: Scale) -> dict[str, list[Row]]:
+    """The list, its members (the first contact-households) and their contacts."""
+    size = list_size(scale)
+    created = at(-20 * 86_400_000)
+    contacts, members = [], []
+    for j in range(size):
+        data = contact_data(j, scale)
+        if j < 5:
+            _same_as_server(ContactData, data)
+        contacts.append(
+            document_row("contacts", contact_id(j), data, at(-35 * 86_400_000 + j), check=j < 5)
+        )
+        member = {
+            "listId": MEMBER_LIST,
+            "contactId": contact_id(j),
+            "householdId": household_id(household_of(j, scale)),
+            "contactHouseholdId": contact_household_id(j),
+        }
+        if j < 5:
+            _same_as_server(ListMemberData, member)
+        members.append(
+            document_row(
+                "list-contact-households",
+                derived_uuid("list-member", j),
+                member,
+                at(-20 * 86_400_000 + 1 + j),
+                check=j < 5,
+            )
+        )
+    listed = {
+        "organizationId": ORGANIZATION,
+        "name": "Bench list",
+        "description": "The first contact-households of the benchmark",
+        "contactsCount": size,
+    }
+    _same_as_server(ListData, listed)
+    lists = [document_row("lists", MEMBER_LIST, listed, created, check=True)]
+    return {"lists": lists, "contacts": contacts, "list_members": members}
+
+
+async def ensure_list(url: str, scale: Scale, log: Any = print) -> dict[str, Any]:
+    """The list of the joined read, unless the database already holds it complete.
+
+    Added beside the reused dataset (not part of its marker), so a database built
+    before issue 10 gains it without rebuilding a million interactions.
+    """
+    size = list_size(scale)
+    conn = await asyncpg.connect(url)
+    try:
+        members = await conn.fetchval(
+            "SELECT count(*) FROM list_members WHERE customer_id = $1 "
+            "AND (data ->> 'listId') = $2 AND NOT is_deleted",
+            TENANT,
+            MEMBER_LIST,
+        )
+        contacts = await conn.fetchval(
+            "SELECT count(*) FROM contacts WHERE customer_id = $1 AND created_by = $2",
+            TENANT,
+            AUTHOR,
+        )
+        if members == size and contacts == size:
+            return {"members": size, "reused": True}
+        started = time.perf_counter()
+        rows = member_rows(scale)
+        async with conn.transaction():
+            await conn.execute(
+                "DELETE FROM list_members WHERE customer_id = $1 AND (data ->> 'listId') = $2",
+                TENANT,
+                MEMBER_LIST,
+            )
+            await conn.execute(
+                "DELETE FROM contacts WHERE customer_id = $1 AND created_by = $2", TENANT, AUTHOR
+            )
+            await conn.execute(
+                "DELETE FROM lists WHERE customer_id = $1 AND id = $2", TENANT, MEMBER_LIST
+            )
+            for table, table_rows in rows.items():
+                await _copy(conn, table, table_rows)
+        for table in rows:
+            await conn.execute(f"VACUUM (ANALYZE) {table}")
+    finally:
+        await conn.close()
+    log(f"  list of {size} members built in {time.perf_counter() - started:.1f} s")
+    return {"members": size, "reused": False}
+
+
 # --- loading ---------------------------------------------------------------------------
 
 
@@ -562,6 +675,7 @@ async def write_id_files(url: str, scale: Scale) -> dict[str, Any]:
     )
     _lines(folder / "campaigns.txt", (campaign_id(c) for c in range(CAMPAIGNS)))
     _lines(folder / "read_campaigns.txt", (campaign_id(c) for c in READ_CAMPAIGNS))
+    _lines(folder / "member_list.txt", [MEMBER_LIST])
     doors = (
         f"{campaign_id(c)} {contact_id(j)} {household_id(household_of(j, scale))} "
         f"{contact_household_id(j)}"

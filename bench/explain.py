@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from common import BULK_CAMPAIGN, TENANT, campaign_id, derived_uuid
+from common import BULK_CAMPAIGN, MEMBER_LIST, TENANT, campaign_id, derived_uuid
 from starlette.datastructures import QueryParams
 
 from polis_api.config import Settings
@@ -21,6 +21,7 @@ from polis_api.documents.listing import parse_list_request
 from polis_api.documents.resource import Resource
 from polis_api.resources.door_records import DOOR_RECORDS
 from polis_api.resources.interactions import INTERACTIONS
+from polis_api.resources.lists import LIST_MEMBERS
 
 SETTINGS = Settings(jwt_secret="x" * 32)
 CUSTOMER = uuid.UUID(TENANT)
@@ -109,6 +110,13 @@ def plans(deep_skip: int, since: str, sample: dict[str, str]) -> list[Plan]:
             modified,
             doors,
             keys=("'campaignId'", "modified >"),
+        ),
+        _list(
+            "a list's members with contact and household, page of 1000",
+            LIST_MEMBERS,
+            "limit=1000",
+            {"/data/listId": MEMBER_LIST},
+            keys=("'listId'",),
         ),
         Plan(
             "door of (campaign, contact-household), FOR UPDATE",

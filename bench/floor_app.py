@@ -10,21 +10,37 @@ second round trip per request): the app keeps no session state to reset.
         --loop uvloop --http httptools --workers 1
 
 Routes: ``GET /v2/interactions/{id}`` and
-``GET /v2/interactions?filter[/data/campaignId]=<id>&limit=50&skip=<n>``.
+``GET /v2/interactions?filter[/data/campaignId]=<id>&limit=50&skip=<n>``; for issue 10
+``GET /v1/lists/{id}/contact-households?limit=<n>`` (a page, or past the page size
+the whole list through a cursor, as polis-api streams it) and ``POST /v2/contacts/bulk``
+(every item in one INSERT; the per-item 207 answer polis-api gives). The list
+statements are the ones the server's own code builds; like polis-api's list pool,
+they are planned for their values. What the floor leaves out is polis-api's own
+bookkeeping: auth, rate limiting, the stream-slot lock, validating each contact.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
 import asyncpg
+import orjson
+from common import WRITER
+from starlette.datastructures import QueryParams
 
-from polis_api.documents.repository import document_json_sql
+from polis_api.config import Settings
+from polis_api.documents.bulk_results import ItemOutcome, render
+from polis_api.documents.envelope import StoredDocument, utc_now_ms
+from polis_api.documents.listing import parse_list_request
+from polis_api.documents.repository import document_json_sql, list_sql, page_sql
+from polis_api.resources.lists import LIST_MEMBERS, LISTS
 
 TENANT = uuid.UUID(os.environ["BENCH_TENANT"])
+WRITER_ID = uuid.UUID(WRITER)
 DOCUMENT = document_json_sql("interactions")
 # The statements polis-api runs for these two reads (the list in its best known form).
 GET = (
@@ -42,7 +58,53 @@ LIST = (
 PREFIX = "/v2/interactions"
 JSON = [(b"content-type", b"application/json")]
 
+# --- issue 10 -----------------------------------------------------------------------
+
+SETTINGS = Settings()  # polis-api's defaults (the environment gives the secret)
+LISTS_PREFIX = "/v1/lists/"
+MEMBERS_SUFFIX = "/contact-households"
+_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+
+
+def _members_query(limit: int) -> Any:
+    """The query polis-api compiles for ``GET /v1/lists/{id}/contact-households``."""
+    listing = parse_list_request(
+        QueryParams(f"limit={limit}"),
+        LIST_MEMBERS.field_policy,
+        SETTINGS,
+        TENANT,
+        {"/data/listId": _PLACEHOLDER},
+    )
+    assert listing.query.params == [TENANT, _PLACEHOLDER], listing.query.params
+    return listing.query
+
+
+# The list's own GET (polis-api answers 404 for an unknown list), then the members:
+# a page by ids first, or everything through an SQL cursor fetched 500 rows at a time.
+LIST_GET = LISTS.sql.get
+MEMBER_PAGE, _ = page_sql(LIST_MEMBERS.sql, _members_query(SETTINGS.max_page_size))
+MEMBER_ALL, _ = list_sql(LIST_MEMBERS.sql, _members_query(SETTINGS.max_page_size + 1))
+STREAM_BATCH = 500
+CHUNK_BYTES = 65536
+
+# Every item of the call in one multi-row INSERT under the contacts' unique indexes;
+# a primary household must be the tenant's, checked in the same statement.
+CONTACT_INSERT = (
+    "INSERT INTO contacts (customer_id, id, security_group_id, data, created, modified, "
+    "created_by, modified_by, is_deleted, etag) "
+    "SELECT $1, u.id, $1, u.data, $2, $2, $3, $3, false, u.etag "
+    "FROM unnest($4::uuid[], $5::jsonb[], $6::text[]) AS u(id, data, etag) "
+    "WHERE (u.data ->> 'primaryHouseholdId') IS NULL OR EXISTS (SELECT 1 FROM households AS h "
+    "WHERE h.customer_id = $1 AND h.id = (u.data ->> 'primaryHouseholdId')::uuid "
+    "AND NOT h.is_deleted) "
+    f"ON CONFLICT DO NOTHING RETURNING id, ({document_json_sql('contacts')})::text"
+)
+NOT_WRITTEN = orjson.dumps(
+    {"title": "Not written", "status": 409, "detail": "key taken or household unknown"}
+).decode()
+
 pool: asyncpg.Pool | None = None
+list_pool: asyncpg.Pool | None = None
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -68,8 +130,93 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         rows = await pool.fetch(LIST, TENANT, query["filter[/data/campaignId]"], limit, skip)
         body = '{"data":[' + ",".join(row[0] for row in rows) + '],"meta":{}}'
         await respond(send, 200, body.encode())
+    elif path.startswith(LISTS_PREFIX) and path.endswith(MEMBERS_SUFFIX):
+        await list_members(scope, send, path[len(LISTS_PREFIX) : -len(MEMBERS_SUFFIX)])
+    elif path == "/v2/contacts/bulk" and scope["method"] == "POST":
+        await contacts_bulk(receive, send)
     else:
         await respond(send, 404, b'{"detail":"not found"}')
+
+
+async def list_members(scope: dict[str, Any], send: Any, list_text: str) -> None:
+    assert pool is not None and list_pool is not None
+    list_id = uuid.UUID(list_text)
+    limit = int(dict(parse_qsl(scope["query_string"].decode())).get("limit", 100))
+    if await pool.fetchrow(LIST_GET, TENANT, list_id) is None:
+        await respond(send, 404, b'{"detail":"not found"}')
+        return
+    if limit <= SETTINGS.max_page_size:
+        async with list_pool.acquire() as conn:
+            rows = await conn.fetch(MEMBER_PAGE, TENANT, str(list_id), limit, 0)
+        body = '{"data":[' + ",".join(row[0] for row in rows) + '],"meta":{}}'
+        await respond(send, 200, body.encode())
+        return
+    async with (
+        list_pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        await conn.execute(
+            f"DECLARE polis_stream NO SCROLL CURSOR FOR {MEMBER_ALL}",
+            TENANT,
+            str(list_id),
+            limit,
+            0,
+        )
+        start = {"type": "http.response.start", "status": 200, "headers": JSON}
+        await send(start)
+        buffer, size, separator = ['{"data":['], 0, ""
+        while rows := await conn.fetch(f"FETCH {STREAM_BATCH} FROM polis_stream"):
+            for row in rows:
+                buffer.append(separator + row[0])
+                separator = ","
+                size += len(row[0])
+                if size >= CHUNK_BYTES:
+                    chunk = "".join(buffer).encode()
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    buffer, size = [], 0
+        await conn.execute("CLOSE polis_stream")
+    buffer.append('],"meta":{}}')
+    await send({"type": "http.response.body", "body": "".join(buffer).encode()})
+
+
+async def contacts_bulk(receive: Any, send: Any) -> None:
+    """One INSERT of every item, then polis-api's 207 answer: one result per item."""
+    assert pool is not None
+    items = orjson.loads(await read_body(receive))["data"]
+    now = utc_now_ms()
+    template = StoredDocument(
+        id=uuid.UUID(int=0),
+        customer_id=TENANT,
+        security_group_id=TENANT,
+        data={},
+        created=now,
+        modified=now,
+        created_by=WRITER_ID,
+        modified_by=WRITER_ID,
+    )
+    ids, data, etags = [], [], []
+    for item in items:
+        doc = replace(template, id=uuid.uuid4(), data=item["data"])
+        ids.append(doc.id)
+        data.append(orjson.dumps(doc.data).decode())
+        etags.append(doc.etag("contacts"))
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(CONTACT_INSERT, TENANT, now, WRITER_ID, ids, data, etags)
+    written = {row[0]: row[1] for row in rows}
+    outcomes = [
+        ItemOutcome(201, written[doc_id]) if doc_id in written else ItemOutcome(409, NOT_WRITTEN)
+        for doc_id in ids
+    ]
+    await respond(send, 207, render(outcomes).encode())
+
+
+async def read_body(receive: Any) -> bytes:
+    parts = []
+    while True:
+        message = await receive()
+        parts.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(parts)
 
 
 async def respond(
@@ -88,16 +235,24 @@ async def keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def lifespan(receive: Any, send: Any) -> None:
-    global pool
+    global pool, list_pool
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             pool = await asyncpg.create_pool(
                 os.environ["DATABASE_URL"], min_size=2, max_size=10, reset=keep_session
             )
+            list_pool = await asyncpg.create_pool(
+                os.environ["DATABASE_URL"],
+                min_size=1,
+                max_size=5,
+                reset=keep_session,
+                server_settings={"plan_cache_mode": "force_custom_plan"},
+            )
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            if pool is not None:
-                await pool.close()
+            for opened in (pool, list_pool):
+                if opened is not None:
+                    await opened.close()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -25,6 +25,8 @@ class Endpoint:
     # Run before the warm-up and before the measured window (e.g. fresh etags).
     prepare: Callable[[], None] | None = None
     write: bool = False
+    # Connection counts of its own (a heavy read), instead of the run's.
+    connections: tuple[int, ...] = ()
 
 
 @dataclass

@@ -79,6 +79,55 @@ def ratio_table(rows: Rows) -> str:
     return "\n".join(lines)
 
 
+def issue10_table(results: dict[str, Any]) -> str:
+    """Issue 10: the bulk contact import and the joined list read, each against the floor
+    doing the same SQL in the same run."""
+    rows: Rows = results["measurements"]
+    members = (results.get("list") or {}).get("members", 0)
+    per_request = {
+        "members-page": min(members, results["meta"].get("page_size", members)),
+        "members-all": members,
+    }
+    lines = [
+        "| scenario | workers | conns | polis-api | floor | polis/floor |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    bulk = results.get("contacts_bulk") or {}
+    polis, floor = bulk.get("polis-api") or {}, bulk.get("floor") or {}
+    if polis or floor:
+        ratio = (
+            polis["items_per_s"] / floor["items_per_s"]
+            if polis and floor and floor.get("items_per_s")
+            else None
+        )
+        items = polis.get("items") or floor.get("items", 0)
+        calls = polis.get("calls") or floor.get("calls", 0)
+        lines.append(
+            f"| `POST /v2/contacts/bulk`, {calls} calls, {items:,} new contacts | 1 | 1 "
+            f"| {_items(polis)} | {_items(floor)} | {_x(ratio)} |"
+        )
+    for endpoint, items in per_request.items():
+        for row in rows:
+            if row["app"] != "polis-api" or row["endpoint"] != endpoint:
+                continue
+            other = _find(rows, "floor", row["workers"], endpoint, row["connections"])
+            lines.append(
+                f"| `GET /v1/lists/{{id}}/contact-households`, {endpoint} ({items:,} of "
+                f"{members:,} members per request) | {row['workers']} | {row['connections']} "
+                f"| {row['rps']:,.1f} req/s ({row['rps'] * items:,.0f} items/s) "
+                f"| {other['rps'] if other else 0:,.1f} req/s | {_x(_ratio(row, other))} |"
+            )
+    return "\n".join(lines)
+
+
+def _items(result: dict[str, Any]) -> str:
+    if not result:
+        return "-"
+    if result.get("error"):
+        return f"HTTP {result['status']}: {result['error'][:80]}"
+    return f"{result['items_per_s']:,} items/s"
+
+
 def _verdict(checks: list[bool]) -> str:
     if not checks:
         return "not measured"
@@ -200,6 +249,10 @@ def markdown(results: dict[str, Any]) -> str:
         "## polis-api against the floor and the naive app",
         "",
         ratio_table(results["measurements"]),
+        "",
+        "## Issue 10: bulk contacts and the joined list read against the floor",
+        "",
+        issue10_table(results),
         "",
         "## Every measurement",
         "",

@@ -3,7 +3,8 @@
 Builds (or reuses) the dataset, then for 1 and 2 workers starts each server as users
 run it, drives every endpoint with wrk (warm-up, then a measured window at 16 and 64
 connections) while sampling CPU, runs the bulk call and the full stream once, and
-writes bench/results/<timestamp>.md (+ .json, and the plans in .raw).
+writes bench/results/<timestamp>.md (+ .json, and the plans in .raw). Issue 10's
+bulk contact import and a list's joined members are compared with the floor too.
 
     .venv/bin/python bench/run.py            # the full run (about 15 minutes)
     .venv/bin/python bench/run.py --quick    # a smoke run (under 3 minutes)
@@ -32,15 +33,27 @@ from loadgen import Endpoint, Measurement, measure, wrk_path
 from servers import Server, machine_load
 
 from polis_api import db
+from polis_api.config import Settings
+from polis_api.documents.listing import LIMIT_ALL
 
 APPS = ("polis-api", "floor", "naive")
 READS = ("get-interaction", "list-50", "list-50-deep")
+# Issue 10's joined read: the floor serves it too, the naive app does not.
+MEMBER_READS = ("members-page", "members-all")
+PAGE_SIZE = Settings.model_fields["max_page_size"].default  # the largest page polis-api gives
 QUIET = 15  # percent of all cores busy before the run counts as a quiet machine
 
 
-def endpoints(url: str, data_dir: Path, deep_skip: int) -> dict[str, Endpoint]:
+def endpoints(
+    url: str, data_dir: Path, deep_skip: int, member_conns: tuple[int, ...] = (4,)
+) -> dict[str, Endpoint]:
     def fresh_etags() -> None:
         asyncio.run(scenarios.write_patch_etags(url, data_dir))
+
+    def members(name: str, limit: int) -> Endpoint:
+        return Endpoint(
+            name, "list_members.lua", {"BENCH_LIMIT": str(limit)}, connections=member_conns
+        )
 
     return {
         e.name: e
@@ -52,6 +65,8 @@ def endpoints(url: str, data_dir: Path, deep_skip: int) -> dict[str, Endpoint]:
             Endpoint("delta-sync", "delta_sync.lua"),
             Endpoint("post-interaction", "post_interaction.lua", write=True),
             Endpoint("patch-campaign", "patch_campaign.lua", prepare=fresh_etags, write=True),
+            members("members-page", PAGE_SIZE),
+            members("members-all", LIMIT_ALL),
         )
     }
 
@@ -68,6 +83,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--apps", default=",".join(APPS))
     parser.add_argument("--endpoints", default="", help="comma-separated subset (default all)")
     parser.add_argument("--bulk-items", type=int, help="default 10000 (--quick 2000)")
+    parser.add_argument(
+        "--contact-calls", type=int, help="bulk contact calls (default 10; --quick 3)"
+    )
+    parser.add_argument("--contact-items", type=int, default=1000, help="contacts per bulk call")
+    parser.add_argument(
+        "--member-connections",
+        help="connections of the list-member reads (default 4,16; --quick 4)",
+    )
     parser.add_argument("--no-one-shots", action="store_true", help="skip bulk and stream")
     parser.add_argument("--force-dataset", action="store_true", help="rebuild the dataset")
     parser.add_argument(
@@ -84,6 +107,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (1.0 if quick else 3.0)
     args.seconds = args.seconds or (2.0 if quick else 10.0)
     args.bulk_items = args.bulk_items or (2_000 if quick else 10_000)
+    args.contact_calls = args.contact_calls or (3 if quick else 10)
+    args.member_connections = tuple(
+        int(c) for c in (args.member_connections or ("4" if quick else "4,16")).split(",")
+    )
     args.connections = [
         int(c) for c in (args.connections or ("64" if quick else "16,64")).split(",")
     ]
@@ -129,6 +156,7 @@ class Run:
                 "interactions": self.scale.total_interactions,
                 "warmup": args.warmup,
                 "seconds": args.seconds,
+                "page_size": PAGE_SIZE,
                 "command": "`" + " ".join(["bench/run.py", *sys.argv[1:]]) + "`",
             },
             "measurements": [],
@@ -168,6 +196,7 @@ class Run:
         t0 = time.perf_counter()
         stats = dataset.ensure(self.url, self.scale, force=self.args.force_dataset, log=log)
         db.run_migrations(self.url)  # a reused dataset gets the migrations added since
+        self.results["list"] = asyncio.run(dataset.ensure_list(self.url, self.scale, log))
         files = asyncio.run(dataset.write_id_files(self.url, self.scale))
         self.data_dir = Path(files["dir"])
         self.deep_skip = files["deep_skip"]
@@ -217,13 +246,15 @@ class Run:
         server.start(self.auth())
         try:
             for endpoint in self.endpoint_list(app):
-                for conns in self.args.connections:
+                for conns in endpoint.connections or self.args.connections:
                     self.record(measure(server, endpoint, conns, **self.window()))
             if app == "polis-api" and workers == 1 and not self.args.no_one_shots:
                 # The stream reads exactly the dataset: without the rows the POSTs added.
                 asyncio.run(scenarios.remove_benchmark_writes(self.url))
                 self.stream(server)
                 self.bulk(server)
+            if app in ("polis-api", "floor") and workers == 1 and not self.args.no_one_shots:
+                self.contacts_bulk(server)
         finally:
             server.stop()
             if app == "polis-api":
@@ -233,8 +264,8 @@ class Run:
         return {"warmup": self.args.warmup, "seconds": self.args.seconds, "data_dir": self.data_dir}
 
     def endpoint_list(self, app: str) -> list[Endpoint]:
-        every = endpoints(self.url, self.data_dir, self.deep_skip)
-        names = list(every) if app == "polis-api" else list(READS)
+        every = endpoints(self.url, self.data_dir, self.deep_skip, self.args.member_connections)
+        names = {"polis-api": list(every), "floor": [*READS, *MEMBER_READS]}.get(app, list(READS))
         if self.args.endpoints:
             names = [n for n in names if n in self.args.endpoints]
         return [every[n] for n in names]
@@ -262,6 +293,24 @@ class Run:
             f"  bulk {len(pairs)} items: create {create['seconds']} s ({create['rows_per_s']:,}"
             f" rows/s), update {update['seconds']} s; COPY {copy['copy_rows_per_s']:,} rows/s,"
             f" INSERT/row {copy['insert_rows_per_s']:,} rows/s"
+        )
+
+    def contacts_bulk(self, server: Server) -> None:
+        """Issue 10: the same new contacts through each app, removed before and after."""
+        bodies = scenarios.contact_bulk_bodies(
+            self.scale, self.args.contact_calls + 1, self.args.contact_items
+        )
+        asyncio.run(scenarios.remove_bulk_contacts(self.url))
+        try:
+            result = scenarios.post_contacts(server, bodies, self.tokens[4])
+        finally:
+            asyncio.run(scenarios.remove_bulk_contacts(self.url))
+        self.results.setdefault("contacts_bulk", {})[server.app] = result
+        log(
+            f"  contacts bulk: {result['calls']} x {self.args.contact_items} items, "
+            f"{result['created']:,} created in {result['seconds']} s "
+            f"({result['items_per_s']:,} items/s)"
+            + (f"; HTTP {result['status']}: {result['error']}" if result["error"] else "")
         )
 
     def stream(self, server: Server) -> None:

@@ -53,13 +53,28 @@ async def write_patch_etags(url: str, folder: Path) -> None:
 
 
 async def remove_benchmark_writes(url: str) -> int:
-    """Interactions the POST benchmark added, so every run starts from the same dataset."""
+    """Interactions the POST benchmark added, and contacts the bulk calls added, so
+    every run starts from the same dataset."""
+    removed = await remove_bulk_contacts(url)
     conn = await asyncpg.connect(url)
     try:
         status = await conn.execute(
             "DELETE FROM interactions WHERE customer_id = $1 AND created_by <> $2", TENANT, AUTHOR
         )
         await conn.execute("VACUUM (ANALYZE) interactions")
+    finally:
+        await conn.close()
+    return removed + int(status.split()[-1])
+
+
+async def remove_bulk_contacts(url: str) -> int:
+    """Contacts the bulk calls wrote (the dataset's own are the author's)."""
+    conn = await asyncpg.connect(url)
+    try:
+        status = await conn.execute(
+            "DELETE FROM contacts WHERE customer_id = $1 AND created_by <> $2", TENANT, AUTHOR
+        )
+        await conn.execute("VACUUM (ANALYZE) contacts")
     finally:
         await conn.close()
     return int(status.split()[-1])
@@ -188,6 +203,72 @@ def post_bulk(
         "seconds": round(seconds, 2),
         "rows_per_s": round(written / seconds) if written else 0,
         "error": None if answer.status == 200 else payload[:300].decode(errors="replace"),
+    }
+
+
+# --- issue 10: POST /v2/contacts/bulk --------------------------------------------------
+
+
+def contact_bulk_bodies(scale: Scale, calls: int, items: int) -> list[bytes]:
+    """``calls`` bodies of ``items`` new contacts each: the same for every app and run
+    (the contacts are removed after each app), each already in its stored form."""
+    bodies = []
+    for call in range(calls):
+        contacts = []
+        for i in range(items):
+            n = call * items + i
+            contacts.append(
+                {
+                    "data": {
+                        "profile": {
+                            "name": {"anglican": {"given": f"Voter{n}", "surname": "Bulk"}},
+                            "emails": [{"email": f"voter{n}@example.org", "primary": True}],
+                            "phones": [{"phone": f"+1 470 555 {n % 10_000:04d}"}],
+                            "languages": ["en"],
+                        },
+                        "fields": {"ward": n % 12, "volunteer": n % 9 == 0},
+                        "externalId": f"bench-bulk-{n:07d}",
+                        "primaryHouseholdId": household_id(n % scale.households),
+                    }
+                }
+            )
+        bodies.append(orjson.dumps({"data": contacts}))
+    return bodies
+
+
+def post_contacts(server: Server, bodies: list[bytes], auth: str) -> dict[str, Any]:
+    """``POST /v2/contacts/bulk`` of each body in turn; the first is a warm-up (a new
+    worker's first statements introspect types) and is not counted."""
+    headers = {"Authorization": f"Bearer {auth}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=900)
+    seconds = 0.0
+    items = created = 0
+    status, error = 207, None
+    try:
+        for call, body in enumerate(bodies):
+            started = time.perf_counter()
+            conn.request("POST", "/v2/contacts/bulk", body=body, headers=headers)
+            answer = conn.getresponse()
+            payload = answer.read()
+            took = time.perf_counter() - started
+            if answer.status != 207:
+                status, error = answer.status, payload[:300].decode(errors="replace")
+                break
+            if call == 0:
+                continue
+            seconds += took
+            items += len(orjson.loads(body)["data"])
+            created += orjson.loads(payload)["meta"]["created"]
+    finally:
+        conn.close()
+    return {
+        "status": status,
+        "calls": max(0, len(bodies) - 1),
+        "items": items,
+        "created": created,
+        "seconds": round(seconds, 3),
+        "items_per_s": round(created / seconds) if seconds and created else 0,
+        "error": error,
     }
 
 

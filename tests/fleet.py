@@ -111,6 +111,21 @@ class Replica:
                 self.live[document["id"]] = document["meta"]["etag"]
 
 
+# Answers that tell a client to try again: a phone keeps the knock in its outbox.
+RETRY_LATER = (409, 429, 503)
+
+
+async def _send(http: httpx.AsyncClient, method: str, url: str, **options: Any) -> httpx.Response:
+    """One request as a patient client makes it: a 'try again' answer is retried after
+    its Retry-After (a busy shared database may briefly run out of connections)."""
+    for attempt in range(8):
+        answer = await http.request(method, url, **options)
+        if answer.status_code not in (429, 503):
+            return answer
+        await asyncio.sleep(float(answer.headers.get("retry-after", "1")) * (1 + attempt) / 4)
+    return answer
+
+
 def _token(settings: Settings, customer_id: uuid.UUID, role: str) -> dict[str, str]:
     token = mint_token(
         settings, roles=[role], customer_id=customer_id, sub=uuid.uuid4(), ttl_seconds=1800
@@ -121,13 +136,17 @@ def _token(settings: Settings, customer_id: uuid.UUID, role: str) -> dict[str, s
 async def _setup_doors(
     http: httpx.AsyncClient, admin: dict[str, str], count: int
 ) -> tuple[str, list[Door]]:
-    campaign = await http.post(
+    campaign = await _send(
+        http,
+        "POST",
         "/v1/campaigns",
         json={"data": {"name": "Fleet", "status": "started", "organizationId": str(uuid.uuid4())}},
         headers=admin,
     )
     assert campaign.status_code == 201, campaign.text
-    households = await http.post(
+    households = await _send(
+        http,
+        "POST",
         "/v2/households/bulk",
         json={
             "data": [
@@ -140,7 +159,9 @@ async def _setup_doors(
     assert households.status_code == 200, households.text
     household_ids = [doc["id"] for doc in households.json()["data"]]
     contact_ids = [str(uuid.uuid4()) for _ in range(count)]
-    pairs = await http.post(
+    pairs = await _send(
+        http,
+        "POST",
         "/v2/contacts/households/bulk",
         json={
             "data": [
@@ -262,8 +283,9 @@ class Phone:
             self.faults.lost_answers += 1
             return  # the server acted; the phone never heard
         for answer in answers:
-            # 409 is "the same key is still running": the phone retries later.
-            assert answer.status_code in (200, 201, 409), answer.text
+            # "Try again" answers (the same key still running, a busy server) keep the
+            # knock in the outbox for the next round.
+            assert answer.status_code in (200, 201, *RETRY_LATER), answer.text
             if answer.status_code in (200, 201):
                 assert answer.json()["id"] == knock.id
                 knock.acked = True
@@ -285,6 +307,8 @@ class Phone:
         if fault == "lost":
             self.faults.lost_answers += 1
             return
+        if answer.status_code in RETRY_LATER:
+            return  # the whole outbox goes again next round
         assert answer.status_code == 207, answer.text
         results = answer.json()["data"]
         assert [result["index"] for result in results] == list(range(len(pending)))
@@ -312,8 +336,8 @@ async def _cut_off_post(
 
 async def _pull(http: httpx.AsyncClient, headers: dict[str, str], replica: Replica) -> bool:
     """One page of the change feed; True when the reader is caught up for now."""
-    answer = await http.get(
-        replica.path, params={"since": replica.token, "limit": 50}, headers=headers
+    answer = await _send(
+        http, "GET", replica.path, params={"since": replica.token, "limit": 50}, headers=headers
     )
     assert answer.status_code == 200, answer.text
     page = answer.json()
@@ -340,7 +364,7 @@ async def _catch_up(http: httpx.AsyncClient, headers: dict[str, str], replica: R
 
 
 async def _live_set(http: httpx.AsyncClient, headers: dict[str, str], path: str) -> dict[str, str]:
-    answer = await http.get(path, params={"limit": LIMIT_ALL}, headers=headers)
+    answer = await _send(http, "GET", path, params={"limit": LIMIT_ALL}, headers=headers)
     assert answer.status_code == 200, answer.text
     return {doc["id"]: doc["meta"]["etag"] for doc in answer.json()["data"]}
 
@@ -362,10 +386,13 @@ async def _delete_some(
             await asyncio.sleep(0.1)
             continue
         knock = rng.choice(candidates)
-        current = await http.get(f"/v2/interactions/{knock.id}", headers=admin)
+        current = await _send(http, "GET", f"/v2/interactions/{knock.id}", headers=admin)
         assert current.status_code == 200, current.text
-        gone = await http.delete(
-            f"/v2/interactions/{knock.id}", headers={**admin, "If-Match": current.headers["etag"]}
+        gone = await _send(
+            http,
+            "DELETE",
+            f"/v2/interactions/{knock.id}",
+            headers={**admin, "If-Match": current.headers["etag"]},
         )
         assert gone.status_code == 204, gone.text
         deleted.add(knock.id)
@@ -458,7 +485,9 @@ async def _assert_doors_follow_latest_knock(
     for knock in knocks:
         if knock.door not in latest or knock.timestamp > latest[knock.door].timestamp:
             latest[knock.door] = knock
-    answer = await http.get(
+    answer = await _send(
+        http,
+        "GET",
         f"/v1/campaigns/{campaign_id}/contact-households",
         params={"limit": LIMIT_ALL},
         headers=admin,

@@ -154,6 +154,9 @@ def running_server(database_url: str, name: str, **env: str) -> Iterator[str]:
         "DATABASE_URL": database_url,
         "POLIS_JWT_SECRET": TEST_SECRET,
         "POLIS_DATA_DIR": str(TEST_DATA_DIR),
+        # Small pools: several servers and the suite's own app share one PostgreSQL,
+        # whose 100 connections must not run out mid-suite.
+        "POLIS_POOL_MAX_SIZE": "6",
         **env,
     }
     # A fresh clone run against TEST_DATABASE_URL has never created the folder

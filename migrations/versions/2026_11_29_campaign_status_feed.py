@@ -9,6 +9,10 @@ an unlink. Linking the same status again revives the row.
 
 Existing rows get position 1 ("before anything since") and stay live.
 
+``GET /v2/contacts/{id}/households?since=`` reads every association row of one
+contact, dissociated ones included; the contact index covers live rows only, so
+the feed gets an index of its own under ``contactId`` (tombstones included).
+
 Revision ID: 0015
 Revises: 0012
 Create Date: 2026-11-29
@@ -27,6 +31,7 @@ depends_on: str | Sequence[str] | None = None
 
 TABLE = "campaign_statuses"
 FUNCTION = "polis_stamp_txid"  # created by the change-feed migration (0007)
+CONTACT_FEED_INDEX = "ix_contact_households_contact_txid"
 
 
 def upgrade() -> None:
@@ -38,9 +43,14 @@ def upgrade() -> None:
         f"CREATE TRIGGER {TABLE}_txid BEFORE INSERT OR UPDATE ON {TABLE} "
         f"FOR EACH ROW EXECUTE FUNCTION {FUNCTION}()"
     )
+    op.execute(
+        f"CREATE INDEX {CONTACT_FEED_INDEX} ON contact_households "
+        "(customer_id, (data ->> 'contactId'), txid, id)"
+    )
 
 
 def downgrade() -> None:
+    op.execute(f"DROP INDEX {CONTACT_FEED_INDEX}")
     # Unlinked rows were deleted before this revision: remove them again.
     op.execute("DELETE FROM campaign_statuses WHERE is_deleted")
     op.execute(f"DROP TRIGGER {TABLE}_txid ON {TABLE}")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 
 from tests.builders import assert_problem, create, if_match
 from tests.canvassing import (
@@ -18,6 +21,7 @@ from tests.canvassing import (
     status_ids,
 )
 from tests.conftest import Tenant
+from tests.documents.test_change_feed_api import Feed
 
 
 def link_path(campaign_id: str, status_id: str) -> str:
@@ -110,6 +114,25 @@ async def test_unlinking_the_last_status_allows_them_all_again(
     assert len(await campaign_statuses(client, admin, campaign_id)) == len(statuses)
 
 
+async def test_a_status_unlinked_can_be_linked_again(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    campaign_id = await new_campaign(client, admin)
+    statuses = await status_ids(client, admin)
+    await link(client, admin, campaign_id, statuses["Successful"])
+    await link(client, admin, campaign_id, statuses["Refused"])
+    removed = await client.delete(link_path(campaign_id, statuses["Successful"]), headers=admin)
+    assert removed.status_code == 204, removed.text
+    assert names(await campaign_statuses(client, admin, campaign_id)) == ["Refused"]
+
+    again = await link(client, admin, campaign_id, statuses["Successful"])
+    repeated = await link(client, admin, campaign_id, statuses["Successful"])
+
+    assert again.status_code == 201, again.text
+    assert repeated.status_code == 200, repeated.text
+    assert names(await campaign_statuses(client, admin, campaign_id)) == ["Refused", "Successful"]
+
+
 async def test_a_deleted_status_drops_out_of_the_campaign(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
@@ -161,16 +184,18 @@ async def test_the_list_takes_the_list_parameters(
     assert names(by_state) == ["Refused"]
 
 
-async def test_the_list_refuses_since_and_bad_parameters(
+async def test_the_list_refuses_feed_options_and_bad_parameters(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     campaign_id = await new_campaign(client, admin)
     path = f"/v1/campaigns/{campaign_id}/statuses"
 
-    body = assert_problem(
-        await client.get(path, params={"since": ""}, headers=admin), 400, "VALIDATION_ERROR"
+    for option in ({"skip": "1"}, {"sort": "/data/name"}, {"count": "true"}):
+        refused = await client.get(path, params={"since": "", **option}, headers=admin)
+        assert next(iter(option)) in assert_problem(refused, 400, "VALIDATION_ERROR")["detail"]
+    assert_problem(
+        await client.get(path, params={"since": "nonsense"}, headers=admin), 400, "BAD_SYNC_TOKEN"
     )
-    assert "/v1/statuses" in body["detail"]
     assert_problem(
         await client.get(path, params={"filter": "/data/name eq"}, headers=admin), 400, "BAD_FILTER"
     )
@@ -240,6 +265,165 @@ async def test_viewers_read_and_only_admins_link(client: httpx.AsyncClient, tena
     assert "read@campaigns" in assert_problem(response, 403)["detail"]
     assert_problem(await client.get(f"/v1/campaigns/{campaign_id}/statuses"), 401)
     assert len(await campaign_statuses(client, admin, campaign_id)) == 10  # nothing linked
+
+
+# --- the change feed of a campaign's statuses ---------------------------------------------
+
+
+@pytest.fixture
+async def raw(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the test's own, standing for another writer."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+class Phone:
+    """A local copy of a campaign's statuses, kept by following the feed."""
+
+    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str], campaign_id: str):
+        self.feed = Feed(client, f"/v1/campaigns/{campaign_id}/statuses", headers)
+        self.copy: dict[str, dict[str, Any]] = {}
+
+    async def sync(self, expected: set[str]) -> list[dict[str, Any]]:
+        """Follow the feed until every id in ``expected`` came; the changes delivered."""
+        changes = await self.feed.until(expected)
+        for change in changes:
+            if change["meta"]["isDeleted"]:
+                self.copy.pop(change["id"], None)
+            else:
+                self.copy[change["id"]] = change
+        return changes
+
+    def names(self) -> list[str]:
+        return names(list(self.copy.values()))
+
+
+def tombstones(changes: list[dict[str, Any]]) -> int:
+    return sum(change["meta"]["isDeleted"] for change in changes)
+
+
+async def test_the_feed_follows_links_unlinks_and_status_changes(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    campaign_id = await new_campaign(client, admin)
+    statuses = await status_ids(client, admin)
+    every = set(statuses.values())
+    phone = Phone(client, admin, campaign_id)
+
+    first = await phone.sync(every)
+    assert len(first) == 10 and tombstones(first) == 0
+    assert phone.names() == names(await campaign_statuses(client, admin, campaign_id))
+    assert await phone.feed.to_the_end() == []
+
+    # A link changes which statuses are the campaign's: the whole set comes again.
+    await link(client, admin, campaign_id, statuses["Successful"])
+    await link(client, admin, campaign_id, statuses["Not Home"])
+    linked = await phone.sync(every)
+    assert len(linked) == 10 and tombstones(linked) == 8
+    assert phone.names() == ["Not Home", "Successful"]
+
+    # A change of one status is that status alone (here outside the campaign: a tombstone).
+    refused = (await client.get(f"/v1/statuses/{statuses['Refused']}", headers=admin)).json()
+    patched = await client.patch(
+        f"/v1/statuses/{statuses['Refused']}",
+        json={"data": [{"op": "replace", "path": "/pinColor", "value": "#000000"}]},
+        headers={**admin, **if_match(refused)},
+    )
+    assert patched.status_code == 200, patched.text
+    changed = await phone.sync({statuses["Refused"]})
+    assert [(c["id"], c["meta"]["isDeleted"]) for c in changed] == [(statuses["Refused"], True)]
+
+    # Unlinking, and deleting the last linked status (the campaign allows all again).
+    yard_sign = await create(
+        client,
+        "/v1/statuses",
+        {"data": {"name": "Yard Sign", "contactState": "contacted-available-successful"}},
+        admin,
+    )
+    await link(client, admin, campaign_id, yard_sign["id"])
+    for name in ("Successful", "Not Home"):
+        unlinked = await client.delete(link_path(campaign_id, statuses[name]), headers=admin)
+        assert unlinked.status_code == 204, unlinked.text
+    narrowed = await phone.sync(every | {yard_sign["id"]})
+    assert len(narrowed) == 11 and phone.names() == ["Yard Sign"]
+    deleted = await client.delete(
+        f"/v1/statuses/{yard_sign['id']}", headers={**admin, **if_match(yard_sign)}
+    )
+    assert deleted.status_code == 204, deleted.text
+    widened = await phone.sync(every | {yard_sign["id"]})
+    assert len(widened) == 11 and tombstones(widened) == 1
+    assert phone.names() == names(await campaign_statuses(client, admin, campaign_id))
+    assert len(phone.copy) == 10
+    assert await phone.feed.to_the_end() == []
+
+
+async def test_the_feed_takes_a_filter_and_stays_in_its_tenant(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    mine, theirs = tenant.headers("admin"), other_tenant.headers("admin")
+    my_campaign = await new_campaign(client, mine)
+    their_campaign = await new_campaign(client, theirs)
+    my_statuses = await status_ids(client, mine)
+    their_statuses = await status_ids(client, theirs)
+    await link(client, theirs, their_campaign, their_statuses["Refused"])
+    state = {"filter[/data/contactState]": "contacted-unavailable-other"}
+    feed = Feed(client, f"/v1/campaigns/{my_campaign}/statuses", mine, **state)
+
+    changes = await feed.until({my_statuses["Refused"]})
+
+    assert sorted(c["data"]["name"] for c in changes) == ["Bad Contact Info", "Refused"]
+    assert {c["customerId"] for c in changes} == {str(tenant.customer_id)}
+    assert all(not c["meta"]["isDeleted"] for c in changes)
+    for campaign_id in (their_campaign, str(uuid.uuid4())):
+        refused = await client.get(
+            f"/v1/campaigns/{campaign_id}/statuses", params={"since": ""}, headers=mine
+        )
+        assert_problem(refused, 404, "NOT_FOUND")
+
+
+async def test_a_late_committing_unlink_is_not_skipped(
+    client: httpx.AsyncClient, admin: dict[str, str], raw: asyncpg.Connection, tenant: Tenant
+) -> None:
+    campaign_id = await new_campaign(client, admin)
+    statuses = await status_ids(client, admin)
+    every = set(statuses.values())
+    await link(client, admin, campaign_id, statuses["Successful"])
+    await link(client, admin, campaign_id, statuses["Not Home"])
+    phone = Phone(client, admin, campaign_id)
+    await phone.sync(every)
+    assert phone.names() == ["Not Home", "Successful"]
+
+    writer = raw.transaction()  # another writer unlinks first and commits last
+    await writer.start()
+    try:
+        await raw.execute(
+            "UPDATE campaign_statuses SET is_deleted = true "
+            "WHERE customer_id = $1 AND campaign_id = $2 AND status_id = $3",
+            tenant.customer_id,
+            uuid.UUID(campaign_id),
+            uuid.UUID(statuses["Successful"]),
+        )
+        # A quicker, later change is held back while the older writer runs...
+        refused = (await client.get(f"/v1/statuses/{statuses['Refused']}", headers=admin)).json()
+        patched = await client.patch(
+            f"/v1/statuses/{statuses['Refused']}",
+            json={"data": [{"op": "replace", "path": "/pinColor", "value": "#000000"}]},
+            headers={**admin, **if_match(refused)},
+        )
+        assert patched.status_code == 200, patched.text
+        assert await phone.feed.to_the_end() == []
+        await writer.commit()
+    except BaseException:
+        await writer.rollback()
+        raise
+
+    # ...so the token never passes the unlink: it comes, with the whole set.
+    changes = await phone.sync(every)
+    assert len(changes) == 10
+    assert phone.names() == ["Not Home"]
 
 
 # --- what door records may take ----------------------------------------------------------

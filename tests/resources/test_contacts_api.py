@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -389,14 +391,181 @@ async def test_a_contacts_households_carry_their_association(
     assert [d["id"] for d in after.json()["data"]] == [home["id"]]
 
 
-async def test_a_contacts_households_refuse_since_and_unknown_contacts(
+async def test_a_contacts_households_refuse_feed_options_and_unknown_contacts(
     client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     ada = (await create(client, CONTACTS, contact(), tenant.headers()))["id"]
     theirs = (await create(client, CONTACTS, contact(), other_tenant.headers()))["id"]
+    path = f"{CONTACTS}/{ada}/households"
 
-    since = await client.get(f"{CONTACTS}/{ada}/households?since=", headers=tenant.headers())
-    assert "since" in assert_problem(since, 400)["detail"]
+    for option in ({"skip": "1"}, {"sort": "/data/unitNum"}, {"count": "true"}):
+        refused = await client.get(path, params={"since": "", **option}, headers=tenant.headers())
+        assert next(iter(option)) in assert_problem(refused, 400, "VALIDATION_ERROR")["detail"]
+    bad = await client.get(path, params={"since": "nonsense"}, headers=tenant.headers())
+    assert_problem(bad, 400, "BAD_SYNC_TOKEN")
     for unknown in (theirs, str(uuid.uuid4())):
-        missing = await client.get(f"{CONTACTS}/{unknown}/households", headers=tenant.headers())
-        assert_problem(missing, 404)
+        for params in ({}, {"since": ""}):
+            missing = await client.get(
+                f"{CONTACTS}/{unknown}/households", params=params, headers=tenant.headers()
+            )
+            assert_problem(missing, 404)
+
+
+# --- a contact's households as a change feed -------------------------------------------
+
+
+@pytest.fixture
+async def raw(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the test's own, standing for another writer."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def _feed_view(changes: list[dict[str, Any]]) -> dict[str, tuple[bool, str | None]]:
+    """Each delivered household: whether it is a tombstone, and its association id."""
+    return {d["id"]: (d["meta"]["isDeleted"], d["params"]["contactHouseholdId"]) for d in changes}
+
+
+async def _patch_household(
+    client: httpx.AsyncClient, headers: dict[str, str], document: dict[str, Any], unit: str
+) -> dict[str, Any]:
+    response = await client.patch(
+        f"{HOUSEHOLDS}/{document['id']}",
+        json={"data": [{"op": "replace", "path": "/unitNum", "value": unit}]},
+        headers={**headers, **if_match(document)},
+    )
+    assert response.status_code == 200, response.text
+    patched: dict[str, Any] = response.json()
+    return patched
+
+
+async def test_a_contacts_households_feed_follows_associations_and_households(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    ada = (await create(client, CONTACTS, contact(), admin))["id"]
+    grace = (await create(client, CONTACTS, contact("Grace"), admin))["id"]
+    home = await create(client, HOUSEHOLDS, {"data": {"unitNum": "1"}}, admin)
+    work = await create(client, HOUSEHOLDS, {"data": {"unitNum": "2"}}, admin)
+    older = await create(client, HOUSEHOLDS, {"data": {"unitNum": "3"}}, admin)
+    hers = await create(client, HOUSEHOLDS, {"data": {"unitNum": "4"}}, admin)
+    at_home = await _associate(client, admin, ada, home["id"])
+    at_work = await _associate(client, admin, ada, work["id"])
+    await _associate(client, admin, grace, hers["id"])
+    path = f"{CONTACTS}/{ada}/households"
+    feed = Feed(client, path, admin)
+
+    first = await feed.until({home["id"], work["id"]})
+    assert _feed_view(first) == {
+        home["id"]: (False, at_home["id"]),
+        work["id"]: (False, at_work["id"]),
+    }
+    assert len(first) == 2 and {k: v for k, v in first[0].items() if k != "params"} in (home, work)
+    assert await feed.to_the_end() == []
+
+    # An association made now to a household older than the token; a dissociation; a
+    # change of an associated household; a change of someone else's household.
+    at_older = await _associate(client, admin, ada, older["id"])
+    response = await client.delete(
+        f"{CONTACTS}/{ada}/households/{work['id']}", headers={**admin, **if_match(at_work)}
+    )
+    assert response.status_code == 204, response.text
+    renamed = await _patch_household(client, admin, home, "1a")
+    await _patch_household(client, admin, hers, "4a")
+
+    second = await feed.until({older["id"], work["id"], home["id"]})
+    assert _feed_view(second) == {
+        older["id"]: (False, at_older["id"]),
+        work["id"]: (True, None),
+        home["id"]: (False, at_home["id"]),
+    }
+    assert len(second) == 3
+    assert next(d for d in second if d["id"] == home["id"])["data"] == renamed["data"]
+    assert await feed.to_the_end() == []
+
+    # Deleting an associated household is its tombstone; associating again revives one.
+    response = await client.delete(
+        f"{HOUSEHOLDS}/{older['id']}", headers={**admin, **if_match(older)}
+    )
+    assert response.status_code == 204, response.text
+    again = await _associate(client, admin, ada, work["id"])
+    third = await feed.until({older["id"], work["id"]})
+    assert _feed_view(third) == {
+        older["id"]: (True, at_older["id"]),
+        work["id"]: (False, again["id"]),
+    }
+    assert len(third) == 2
+
+    # The live set the feed leaves a phone with is the list's.
+    live = {d["id"] for d in [*first, *second, *third] if not d["meta"]["isDeleted"]}
+    gone = {d["id"] for d in third if d["meta"]["isDeleted"]}
+    listed = (await client.get(path, headers=admin)).json()["data"]
+    assert {d["id"] for d in listed} == live - gone == {home["id"], work["id"]}
+
+
+async def test_a_contacts_households_feed_takes_a_filter(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    ada = (await create(client, CONTACTS, contact(), admin))["id"]
+    home = await create(client, HOUSEHOLDS, {"data": {"unitNum": "1"}}, admin)
+    work = await create(client, HOUSEHOLDS, {"data": {"unitNum": "2"}}, admin)
+    await _associate(client, admin, ada, home["id"])
+    await _associate(client, admin, ada, work["id"])
+    feed = Feed(client, f"{CONTACTS}/{ada}/households", admin, **{"filter[/data/unitNum]": "2"})
+
+    changes = await feed.until({work["id"]})
+
+    assert [d["id"] for d in changes] == [work["id"]]
+    assert (await feed.call(limit="1"))["data"] == []
+
+
+async def test_a_late_committing_dissociation_is_not_skipped(
+    client: httpx.AsyncClient, admin: dict[str, str], raw: asyncpg.Connection, tenant: Tenant
+) -> None:
+    ada = (await create(client, CONTACTS, contact(), admin))["id"]
+    home = await create(client, HOUSEHOLDS, {"data": {"unitNum": "1"}}, admin)
+    later = await create(client, HOUSEHOLDS, {"data": {"unitNum": "2"}}, admin)
+    at_home = await _associate(client, admin, ada, home["id"])
+    feed = Feed(client, f"{CONTACTS}/{ada}/households", admin)
+    await feed.until({home["id"]})
+
+    writer = raw.transaction()  # another writer dissociates first and commits last
+    await writer.start()
+    try:
+        await raw.execute(
+            "UPDATE contact_households SET is_deleted = true WHERE customer_id = $1 AND id = $2",
+            tenant.customer_id,
+            uuid.UUID(at_home["id"]),
+        )
+        at_later = await _associate(client, admin, ada, later["id"])
+        # The quicker, later association is held back while the older writer runs...
+        assert await feed.to_the_end() == []
+        await writer.commit()
+    except BaseException:
+        await writer.rollback()
+        raise
+
+    # ...so the token never passes the dissociation: both come.
+    changes = await feed.until({home["id"], later["id"]})
+    assert _feed_view(changes) == {home["id"]: (True, None), later["id"]: (False, at_later["id"])}
+    assert len(changes) == 2
+
+
+async def test_a_contacts_households_feed_stays_in_its_tenant(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    mine, theirs = tenant.headers("admin"), other_tenant.headers("admin")
+    ada = (await create(client, CONTACTS, contact(), mine))["id"]
+    home = await create(client, HOUSEHOLDS, {"data": {"unitNum": "1"}}, mine)
+    await _associate(client, mine, ada, home["id"])
+    # The other tenant associates its own contact with the same ids' worth of rows.
+    their_contact = (await create(client, CONTACTS, contact(), theirs))["id"]
+    their_home = await create(client, HOUSEHOLDS, {"data": {"unitNum": "1"}}, theirs)
+    await _associate(client, theirs, their_contact, their_home["id"])
+
+    changes = await Feed(client, f"{CONTACTS}/{ada}/households", mine).until({home["id"]})
+    assert [d["id"] for d in changes] == [home["id"]]
+    refused = await client.get(f"{CONTACTS}/{ada}/households", params={"since": ""}, headers=theirs)
+    assert_problem(refused, 404)

@@ -112,7 +112,7 @@ async def purge_tombstones(
 
 async def feed_page(
     conn: asyncpg.Connection,
-    sql: repo.DocumentSql,
+    sql: repo.FeedSql,
     query: repo.ListQuery,
     since: SyncToken | None,
 ) -> str:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -447,6 +447,38 @@ def linked_page_sql(
     return text, count, [*query.params, str(owner_id), query.limit, query.skip]
 
 
+def linked_feed_view(sql: DocumentSql, link: Link, owner_at: int) -> FeedView:
+    """The change feed of the documents one owner (parameter ``owner_at``) is linked to.
+
+    Every document ever linked to the owner is an item, live link or not. Its position
+    is the greatest of its own ``txid`` and those of all its link rows to the owner,
+    so linking, unlinking and changing the document each move it past every token
+    issued before (the argument of docs/lists.md, "The change feed on members"). It
+    is a tombstone when the document is deleted or no live link to it remains.
+    ``params.<param>`` names the live link (null on a tombstone without one).
+    """
+    own = ", ".join(f"t.{column}" for column in _SOURCE_COLUMNS if column != "is_deleted")
+    # array_agg rather than max(): PostgreSQL 15 has no max() for xid8.
+    links = (
+        f"SELECT (link.data ->> '{link.to_field}') AS linked_id, "
+        "(array_agg(link.txid ORDER BY link.txid DESC))[1] AS txid, "
+        "(array_agg(link.id ORDER BY link.id) FILTER (WHERE NOT link.is_deleted))[1] AS live_id "
+        f"FROM {link.table} AS link WHERE link.customer_id = $1 "
+        f"AND (link.data ->> '{link.from_field}') = ${owner_at}::text GROUP BY 1"
+    )
+    source = (
+        f"(SELECT {own}, t.is_deleted OR links.live_id IS NULL AS is_deleted, "
+        "greatest(t.txid, links.txid) AS txid, links.live_id AS link_id "
+        f"FROM ({links}) AS links JOIN {sql.table} AS t "
+        "ON t.customer_id = $1 AND t.id = links.linked_id::uuid) "
+        f"AS {sql.table}"
+    )
+    listed = document_json_sql(
+        sql.resource, extra=f"'params', json_build_object('{link.param}', link_id)"
+    )
+    return FeedView(source, listed)
+
+
 async def fetch_linked_page(
     conn: asyncpg.Connection,
     sql: DocumentSql,
@@ -503,6 +535,26 @@ class Position:
     id: uuid.UUID
 
 
+class FeedSql(Protocol):
+    """What a change feed reads: rows with the envelope's columns, ``txid`` (the
+    position) and ``is_deleted`` (tombstones), and how to render one as an item."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def listed(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedView:
+    """A feed over a derived row set (a document table joined to its links): the
+    ``source`` subquery computes each item's position and whether it is a tombstone."""
+
+    source: str
+    listed: str
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     position: Position
@@ -530,7 +582,7 @@ async def snapshot_horizon(conn: asyncpg.Connection) -> Horizon:
 
 
 def changes_sql(
-    sql: DocumentSql, query: ListQuery, after: Position, horizon: int, limit: int
+    sql: FeedSql, query: ListQuery, after: Position, horizon: int, limit: int
 ) -> tuple[str, list[Any]]:
     """Rows strictly after ``after`` and below ``horizon``, in (txid, id) order.
 
@@ -551,7 +603,7 @@ def changes_sql(
 
 async def fetch_changes(
     conn: asyncpg.Connection,
-    sql: DocumentSql,
+    sql: FeedSql,
     query: ListQuery,
     after: Position,
     horizon: int,

@@ -5,8 +5,9 @@ Services run inside the transaction their caller opened and never commit.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import asyncpg
@@ -330,15 +331,32 @@ async def linked_list_page(
     owner_id: uuid.UUID,
     request: ListRequest,
 ) -> str:
-    """A page of the documents of ``resource`` that ``owner_id`` is linked to (the
-    caller refuses ``since``: a link made later to an older document would be missed)."""
-    assert not request.feed
+    """A page of the documents of ``resource`` that ``owner_id`` is linked to; with
+    ``since``, their change feed (``repo.linked_feed_view``)."""
+    if request.feed:
+        return await view_feed_page(
+            conn, lambda at: repo.linked_feed_view(resource.sql, link, at), request, str(owner_id)
+        )
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         rows, total = await repo.fetch_linked_page(
             conn, resource.sql, link, owner_id, request.query, count=request.count
         )
     meta = "{}" if total is None else '{"total":' + str(total) + "}"
     return '{"data":[' + ",".join(rows) + '],"meta":' + meta + "}"
+
+
+async def view_feed_page(
+    conn: asyncpg.Connection,
+    view_at: Callable[[int], repo.FeedSql],
+    request: ListRequest,
+    *values: Any,
+) -> str:
+    """A feed page over a derived row set: ``view_at(n)`` builds it with ``values``
+    bound from parameter ``$n`` on, after the list request's own parameters."""
+    query = request.query
+    view = view_at(len(query.params) + 1)
+    bound = dataclasses.replace(query, params=[*query.params, *values])
+    return await feed_page(conn, view, bound, request.since)
 
 
 async def _list_meta(conn: asyncpg.Connection, sql: repo.DocumentSql, request: ListRequest) -> str:

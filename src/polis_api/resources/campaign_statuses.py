@@ -12,10 +12,16 @@ from polis_api.auth import Principal, require
 from polis_api.deps import WriteConnection
 from polis_api.documents import service
 from polis_api.documents.envelope import utc_now_ms
-from polis_api.documents.listing import LIST_PARAMETERS
-from polis_api.documents.responses import DocumentOut, PageOut, document_response, problem_responses
+from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
+from polis_api.documents.responses import (
+    DocumentOut,
+    PageOut,
+    document_response,
+    json_response,
+    problem_responses,
+)
 from polis_api.documents.router import list_response
-from polis_api.errors import NotFound, ValidationFailed
+from polis_api.errors import NotFound
 from polis_api.filtering.ast import ArrayLiteral, Compare, Literal, Node, Path
 from polis_api.resources import campaign_status_links as links
 from polis_api.resources import references as refs
@@ -80,28 +86,32 @@ async def unlink_status(
     STATUSES_OF_CAMPAIGN,
     summary="List a campaign's statuses (every status of the tenant when none is linked)",
     description=(
-        "Status documents, with the list parameters of every list except `since` (400): "
-        "linking and unlinking are not changes of the status documents, so a change feed "
-        "here could not be exact. Sync `/v1/statuses` with `since` and read this list again."
+        "Status documents, with the list parameters of every list. With `since`, the "
+        "change feed over every status of the tenant: a status that is not (or no longer) "
+        "one of the campaign's comes as a tombstone (`meta.isDeleted` true). Linking or "
+        "unlinking a status, or deleting a linked one, sends the whole set again."
     ),
-    openapi_extra={"parameters": [p for p in LIST_PARAMETERS if p["name"] != "since"]},
+    openapi_extra={"parameters": LIST_PARAMETERS},
     responses={
         200: {"model": PageOut[StatusData]},
-        **problem_responses(400, 401, 403, 404),
+        **problem_responses(400, 401, 403, 404, 410),
     },
 )
 async def list_campaign_statuses(
     campaignId: uuid.UUID, request: Request, principal: CanRead
 ) -> Response:
     principal.require("read@campaigns")
-    if "since" in request.query_params:
-        raise ValidationFailed(
-            "'since' is not offered on a campaign's statuses: links are not documents, so "
-            "their changes have no place in a change feed. Follow /v1/statuses?since=... "
-            "and read this list again."
-        )
+    listing = parse_list_request(
+        request.query_params,
+        STATUSES.field_policy,
+        request.app.state.settings,
+        STATUSES.owner(principal),
+    )
     async with request.app.state.pool.acquire() as conn:
         await refs.require_campaign(conn, principal, campaignId)
+        if listing.feed:
+            body = await service.view_feed_page(conn, links.feed_view, listing, campaignId)
+            return json_response(body)
         linked = await links.linked_status_ids(conn, principal.customer_id, campaignId)
     return await list_response(request, STATUSES, principal, scope_filter=_one_of(linked))
 

@@ -28,7 +28,7 @@ from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
 from polis_api.documents.repository import Link
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
 from polis_api.documents.responses import PageOut, json_response, problem_responses
-from polis_api.errors import ValidationFailed, invalid_field
+from polis_api.errors import invalid_field
 from polis_api.resources.households import HOUSEHOLDS, HouseholdData
 
 # Bounds on what one contact may hold (each tested at and past its bound).
@@ -248,13 +248,15 @@ router = APIRouter(tags=[CONTACTS.label])
     description=(
         "Each household document carries `params.contactHouseholdId`, the association's id. "
         "`filter`, `sort`, `limit`, `skip` and `count` work as on `GET /v2/households`. "
-        "`since` is refused here: sync `/v1/contact-households` and `/v2/households` with "
-        "`since` instead."
+        "With `since`, the change feed of every household ever associated with the "
+        "contact: a household comes again when it changes or when it is associated or "
+        "dissociated, and as a tombstone (`meta.isDeleted` true) once it is deleted or no "
+        "longer associated."
     ),
     openapi_extra={"parameters": LIST_PARAMETERS},
     responses={
         200: {"model": PageOut[HouseholdData]},
-        **problem_responses(400, 401, 403, 404),
+        **problem_responses(400, 401, 403, 404, 410),
     },
 )
 async def households_of_contact(
@@ -267,12 +269,6 @@ async def households_of_contact(
     listing = parse_list_request(
         request.query_params, HOUSEHOLDS.filterable, settings, principal.customer_id
     )
-    if listing.feed:
-        raise ValidationFailed(
-            "since= is not offered on a contact's households (an association made later "
-            "to an older household would be missed); sync /v1/contact-households and "
-            "/v2/households with since= instead."
-        )
     async with request.app.state.list_pool.acquire() as conn:
         await service.get_document(conn, CONTACTS, principal, id)
         body = await service.linked_list_page(conn, HOUSEHOLDS, HOUSEHOLD_LINKS, id, listing)

@@ -64,7 +64,7 @@ TABLES = {
         "contact_households",
         ("contact", "customer_id, (data ->> 'contactId'), id"),
         ("household", "customer_id, (data ->> 'householdId'), id"),
-        feeds_by=("campaignId",),
+        feeds_by=("contactId",),
     ),
     "contact_household_campaigns": document_table(
         "contact_household_campaigns",

@@ -24,6 +24,7 @@ from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
 from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
 from polis_api.documents.patch import PatchLimits
 from polis_api.documents.repository import Rendered
+from polis_api.documents.representations import GEOJSON, JSON, negotiate
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import (
     DocumentOut,
@@ -370,6 +371,8 @@ async def list_response(
     ``scope_filter`` any other clause (``/id in [...]``: a campaign's statuses).
     """
     settings = request.app.state.settings
+    offered = (JSON, GEOJSON) if resource.geo is not None else (JSON,)
+    representation = negotiate(request.headers.get("accept"), offered)
     listing = parse_list_request(
         request.query_params,
         resource.field_policy,
@@ -377,12 +380,15 @@ async def list_response(
         resource.owner(principal),
         scope,
         scope_filter,
+        geo=resource.geo,
+        representation=representation,
     )
     pool = request.app.state.list_pool
     if listing.stream:
         return ListStream(pool, resource, listing, principal, StreamBounds.of(settings))
     async with pool.acquire() as conn:
-        return json_response(await service.list_page(conn, resource, listing))
+        body = await service.list_page(conn, resource, listing)
+    return Response(content=body, media_type=representation.media_type)
 
 
 def _existing_response(resource: Resource, out: Any) -> dict[int | str, dict[str, Any]]:

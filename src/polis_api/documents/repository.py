@@ -147,9 +147,13 @@ class DocumentSql:
             )
         for n, hop in enumerate(hops):
             alias, previous = f"g{n}", ("t" if n == 0 else f"g{n - 1}")
+            # The reference twice, as uuid and as text: the first meets the referenced
+            # table's primary key, the second the referring table's expression index,
+            # so the join can run from either side (from the households in a box too).
+            reference = f"({previous}.data ->> '{hop.by}')"
             joins.append(
                 f"JOIN {hop.table} AS {alias} ON {alias}.customer_id = t.customer_id "
-                f"AND {alias}.id = ({previous}.data ->> '{hop.by}')::uuid "
+                f"AND {alias}.id = {reference}::uuid AND {reference} = {alias}.id::text "
                 f"AND NOT {alias}.is_deleted"
             )
         if hops:

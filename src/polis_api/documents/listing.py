@@ -82,6 +82,28 @@ LIST_PARAMETERS = [
 ]
 
 
+# OpenAPI for the lists of documents on the map (docs/geography.md).
+GEO_LIST_PARAMETERS = [
+    _query_parameter(
+        "bbox",
+        {"type": "string"},
+        "swLat,swLng,neLat,neLng: only documents inside the box (edges included); "
+        "swLng > neLng is a box across the antimeridian.",
+    ),
+    _query_parameter(
+        "near",
+        {"type": "string"},
+        "lat,lng: nearest first (unless sort is given); only documents with coordinates.",
+    ),
+    _query_parameter(
+        "radius",
+        {"type": "number", "exclusiveMinimum": 0},
+        "With near: only documents within this many miles (great-circle); at most "
+        "POLIS_MAX_NEAR_RADIUS_MILES.",
+    ),
+]
+
+
 @dataclass(frozen=True, slots=True)
 class ListRequest:
     query: ListQuery

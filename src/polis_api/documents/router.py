@@ -21,7 +21,7 @@ from polis_api.documents.bulk_results import (
     write_items,
 )
 from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
-from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
+from polis_api.documents.listing import GEO_LIST_PARAMETERS, LIST_PARAMETERS, parse_list_request
 from polis_api.documents.patch import PatchLimits
 from polis_api.documents.repository import Rendered
 from polis_api.documents.representations import GEOJSON, JSON, negotiate
@@ -179,8 +179,11 @@ def _standard_router(resource: Resource) -> APIRouter:
         "",
         summary=f"List {resource.label} documents",
         description=LIST_DESCRIPTION,
-        openapi_extra={"parameters": LIST_PARAMETERS},
-        responses={200: {"model": PageOut[data_model]}, **problem_responses(400, 401, 403, 410)},
+        openapi_extra={"parameters": list_parameters(resource)},
+        responses={
+            200: {"model": PageOut[data_model]},
+            **problem_responses(400, 401, 403, 406, 410),
+        },
     )
     async def list_documents(
         request: Request, principal: Annotated[Principal, can["read"]]
@@ -356,6 +359,11 @@ def _refuse_other_methods(router: APIRouter, path: str, allowed: list[str]) -> N
         methods=[method for method in others if method not in allowed],
         include_in_schema=False,
     )
+
+
+def list_parameters(resource: Resource) -> list[dict[str, object]]:
+    """The list's query parameters for OpenAPI: bbox/near/radius when it is on the map."""
+    return LIST_PARAMETERS + (GEO_LIST_PARAMETERS if resource.geo is not None else [])
 
 
 async def list_response(

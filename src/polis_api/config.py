@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Sort keys one list request may name (each path counts once); more is a 400.",
     )
+    max_near_radius_miles: float = Field(
+        default=100,
+        gt=0,
+        description="The largest radius= (miles) a near= list takes; more is a 400.",
+    )
     max_token_length: int = Field(
         default=8192,
         gt=0,

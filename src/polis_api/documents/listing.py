@@ -13,7 +13,9 @@ from starlette.datastructures import QueryParams
 from polis_api import jsoncodec
 from polis_api.config import Settings
 from polis_api.documents.feed import SyncToken, token_since
+from polis_api.documents.geo import GEO_PARAMETERS, Geo, geo_where, nearest_first, parse_geo
 from polis_api.documents.repository import ListQuery
+from polis_api.documents.representations import JSON, Representation
 from polis_api.errors import BadFilter, ValidationFailed
 from polis_api.filtering.ast import And, Node
 from polis_api.filtering.parser import parse_filter
@@ -31,7 +33,8 @@ LIMIT_ALL = 9007199254740991
 DEFAULT_LIMIT = 100
 _DIRECTIONS = {"ASC", "DESC"}
 _KNOWN = {"filter", "limit", "skip", "sort", "count", "since"}
-# A feed comes in change order from a position, so these list options make no sense there.
+# A feed comes in change order from a position, so these list options make no sense there
+# (nor bbox/near: a document leaving the box would never reach the phone as a change).
 _NOT_WITH_SINCE = ("skip", "sort", "count")
 _DIGITS = re.compile(r"[0-9]{1,20}")
 
@@ -79,6 +82,28 @@ LIST_PARAMETERS = [
 ]
 
 
+# OpenAPI for the lists of documents on the map (docs/geography.md).
+GEO_LIST_PARAMETERS = [
+    _query_parameter(
+        "bbox",
+        {"type": "string"},
+        "swLat,swLng,neLat,neLng: only documents inside the box (edges included); "
+        "swLng > neLng is a box across the antimeridian.",
+    ),
+    _query_parameter(
+        "near",
+        {"type": "string"},
+        "lat,lng: nearest first (unless sort is given); only documents with coordinates.",
+    ),
+    _query_parameter(
+        "radius",
+        {"type": "number", "exclusiveMinimum": 0},
+        "With near: only documents within this many miles (great-circle); at most "
+        "POLIS_MAX_NEAR_RADIUS_MILES.",
+    ),
+]
+
+
 @dataclass(frozen=True, slots=True)
 class ListRequest:
     query: ListQuery
@@ -87,6 +112,7 @@ class ListRequest:
     # With since=: a change feed page continuing from this token (None: from the start).
     feed: bool = False
     since: SyncToken | None = None
+    representation: Representation = JSON
 
 
 def parse_list_request(
@@ -96,10 +122,18 @@ def parse_list_request(
     customer_id: uuid.UUID,
     scope: dict[str, str] | None = None,
     scope_filter: Node | None = None,
+    *,
+    geo: Geo | None = None,
+    representation: Representation = JSON,
 ) -> ListRequest:
     """``scope`` and ``scope_filter`` are what the route implies (a campaign's records,
-    a campaign's statuses), applied before and beside the client's own filter."""
-    since = _since(params)
+    a campaign's statuses), applied before and beside the client's own filter.
+
+    ``geo`` is the resource's place on the map, when it has one: the list then takes
+    bbox=, near= and radius= (docs/geography.md).
+    """
+    known = _KNOWN | set(GEO_PARAMETERS) if geo is not None else _KNOWN
+    since = _since(params, representation)
     bound = Params([customer_id])
     # A feed includes deleted documents: they are the tombstones a phone must see.
     where = "customer_id = $1" if since is not None else "customer_id = $1 AND NOT is_deleted"
@@ -107,33 +141,49 @@ def parse_list_request(
         where += f" AND {compile_filter(equality_filter(path, value), ANY_DATA_PATH, bound)}"
     if scope_filter is not None:
         where += f" AND {compile_filter(scope_filter, ANY_DATA_PATH, bound)}"
-    node = _filter_node(params, settings)
+    node = _filter_node(params, settings, known)
     if node is not None:
         where += f" AND {compile_filter(node, policy, bound)}"
     limit = _non_negative_int(params, "limit", DEFAULT_LIMIT)
     if since is not None:
         return _feed_request(since, where, bound, limit, settings)
     skip = _non_negative_int(params, "skip", 0)
+    order_by = _order_by(params.getlist("sort"), policy, settings.max_sort_terms)
+    located = geo is not None and (
+        representation is not JSON or any(name in params for name in GEO_PARAMETERS)
+    )
+    if geo is not None and located:
+        wanted = parse_geo(params, settings.max_near_radius_miles)
+        where += f" AND {geo_where(geo, wanted, bound)}"
+        if wanted is not None and wanted.near is not None and not params.getlist("sort"):
+            order_by = nearest_first(geo, wanted.near, bound)
     return ListRequest(
         query=ListQuery(
             where=where,
-            order_by=_order_by(params.getlist("sort"), policy, settings.max_sort_terms),
+            order_by=order_by,
             params=bound.values,
             limit=limit,
             skip=skip,
+            located=located,
         ),
         count=_boolean(params, "count"),
         # Beyond one page a client wants "everything": stream it rather than buffer.
         stream=limit > settings.max_page_size,
+        representation=representation,
     )
 
 
-def _since(params: QueryParams) -> str | None:
+def _since(params: QueryParams, representation: Representation) -> str | None:
     values = params.getlist("since")
     if len(values) > 1:
         raise ValidationFailed("Send at most one 'since' token.")
     if values:
-        for name in _NOT_WITH_SINCE:
+        if representation is not JSON:
+            raise ValidationFailed(
+                f"'since' answers JSON only; the change feed is not offered as "
+                f"{representation.media_type}."
+            )
+        for name in (*_NOT_WITH_SINCE, *GEO_PARAMETERS):
             if name in params:
                 raise ValidationFailed(
                     f"'{name}' cannot be combined with 'since': a change feed comes in "
@@ -158,7 +208,7 @@ def _feed_request(
     return ListRequest(query=query, count=False, stream=False, feed=True, since=token)
 
 
-def _filter_node(params: QueryParams, settings: Settings) -> Node | None:
+def _filter_node(params: QueryParams, settings: Settings, known: set[str]) -> Node | None:
     clauses: list[Node] = []
     expressions = params.getlist("filter")
     if len(expressions) > 1:
@@ -175,13 +225,14 @@ def _filter_node(params: QueryParams, settings: Settings) -> Node | None:
     for key, value in params.multi_items():
         if key.startswith("filter[") and key.endswith("]"):
             clauses.append(equality_filter(key[len("filter[") : -1], value))
-        elif key not in _KNOWN and key.startswith("filter"):
+        elif key not in known and key.startswith("filter"):
             raise BadFilter(f"Unknown list parameter '{key}'; use filter[/data/field]=value.")
-        elif key not in _KNOWN:
+        elif key not in known:
             # A typo such as "limt=" or "srot=" must not silently be ignored.
+            extra = ", bbox, near, radius" if "bbox" in known else ""
             raise ValidationFailed(
                 f"Unknown list parameter {key!r}; lists take filter, filter[/data/field], "
-                "limit, skip, sort, count and since."
+                f"limit, skip, sort, count{extra} and since."
             )
     if len(clauses) > settings.max_filter_clauses:
         raise BadFilter(f"At most {settings.max_filter_clauses} filter clauses are allowed.")

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from polis_api.documents.envelope import StoredDocument
+from polis_api.documents.geo import Geo
 from polis_api.documents.keys import NaturalKey
 from polis_api.filtering.to_sql import embedded_column
 
@@ -88,6 +89,7 @@ class DocumentSql:
     resource: str
     natural_key: tuple[str, ...] = ()
     embeds: tuple[Embed, ...] = ()
+    geo: Geo | None = None
 
     @property
     def document(self) -> str:
@@ -111,7 +113,22 @@ class DocumentSql:
         and moves ``txid`` to the latest writer of any joined row: the change feed
         then sees an embedded change as a change of the item (SPEC §8).
         """
-        if not self.embeds:
+        return self._joined(located=False)
+
+    @property
+    def located_source(self) -> str:
+        """``source`` with each row's household (docs/geography.md), for geo lists.
+
+        Inner joins along the declared references: a document whose chain breaks has
+        no point, and geo lists leave such documents out anyway. After PostgreSQL
+        flattens the subquery, conditions on the household's columns are conditions
+        on the households table, which its GiST indexes serve.
+        """
+        return self._joined(located=True)
+
+    def _joined(self, *, located: bool) -> str:
+        hops = self.geo.via if located and self.geo is not None else ()
+        if not self.embeds and not hops:
             return self.table
         own = ", ".join(f"t.{column}" for column in _SOURCE_COLUMNS)
         txids = ", ".join(["t.txid", *(f"e{n}.txid" for n in range(len(self.embeds)))])
@@ -128,9 +145,45 @@ class DocumentSql:
                 f"LEFT JOIN {embed.table} AS {alias} ON {alias}.customer_id = t.customer_id "
                 f"AND {alias}.id = (t.data ->> '{embed.by}')::uuid"
             )
+        for n, hop in enumerate(hops):
+            alias, previous = f"g{n}", ("t" if n == 0 else f"g{n - 1}")
+            # The reference twice, as uuid and as text: the first meets the referenced
+            # table's primary key, the second the referring table's expression index,
+            # so the join can run from either side (from the households in a box too).
+            reference = f"({previous}.data ->> '{hop.by}')"
+            joins.append(
+                f"JOIN {hop.table} AS {alias} ON {alias}.customer_id = t.customer_id "
+                f"AND {alias}.id = {reference}::uuid AND {reference} = {alias}.id::text "
+                f"AND NOT {alias}.is_deleted"
+            )
+        if hops:
+            household = f"g{len(hops) - 1}"
+            columns.append(f"{household}.data AS geo_household, {household}.id AS geo_household_id")
         return (
             f"(SELECT {', '.join(columns)} FROM {self.table} AS t {' '.join(joins)}) "
             f"AS {self.table}"
+        )
+
+    @property
+    def feature(self) -> str:
+        """A listed row as a GeoJSON Point feature ([lng, lat], RFC 7946 §3.1.2)."""
+        assert self.geo is not None
+        geo, row = self.geo, self.table
+        properties = [f"'id', {row}.id", f"'householdId', {row}.{geo.household_id}"]
+        for prop in geo.properties:
+            if prop.via is None:
+                value = f"{row}.data -> '{prop.field}'"
+            else:
+                value = (
+                    f"(SELECT p.data -> '{prop.field}' FROM {prop.via.table} AS p "
+                    f"WHERE p.customer_id = {row}.customer_id "
+                    f"AND p.id = ({row}.data ->> '{prop.via.by}')::uuid)"
+                )
+            properties.append(f"'{prop.name}', {value}")
+        return (
+            "json_build_object('type', 'Feature', 'geometry', json_build_object("
+            f"'type', 'Point', 'coordinates', json_build_array({geo.lng}, {geo.lat})), "
+            f"'properties', json_build_object({', '.join(properties)}))"
         )
 
     @property
@@ -190,9 +243,13 @@ class DocumentSql:
 
 @cache
 def statements(
-    table: str, resource: str, natural_key: tuple[str, ...] = (), embeds: tuple[Embed, ...] = ()
+    table: str,
+    resource: str,
+    natural_key: tuple[str, ...] = (),
+    embeds: tuple[Embed, ...] = (),
+    geo: Geo | None = None,
 ) -> DocumentSql:
-    return DocumentSql(table, resource, natural_key, embeds)
+    return DocumentSql(table, resource, natural_key, embeds, geo)
 
 
 def _row_values(doc: StoredDocument) -> tuple[Any, ...]:
@@ -376,18 +433,24 @@ class ListQuery:
     params: list[Any]
     limit: int
     skip: int
+    # Rows carry their household (DocumentSql.located_source): a geo list.
+    located: bool = False
+
+    def source(self, sql: DocumentSql) -> str:
+        return sql.located_source if self.located else sql.source
 
 
-def list_sql(sql: DocumentSql, query: ListQuery) -> tuple[str, list[Any]]:
+def list_sql(sql: DocumentSql, query: ListQuery, item: str | None = None) -> tuple[str, list[Any]]:
+    """``item`` renders each row (default: the listed document as JSON)."""
     limit_at = len(query.params) + 1
     text = (
-        f"SELECT ({sql.listed})::text FROM {sql.source} WHERE {query.where} "
+        f"SELECT ({item or sql.listed})::text FROM {query.source(sql)} WHERE {query.where} "
         f"ORDER BY {query.order_by} LIMIT ${limit_at} OFFSET ${limit_at + 1}"
     )
     return text, [*query.params, query.limit, query.skip]
 
 
-def page_sql(sql: DocumentSql, query: ListQuery) -> tuple[str, list[Any]]:
+def page_sql(sql: DocumentSql, query: ListQuery, item: str | None = None) -> tuple[str, list[Any]]:
     """One page: find its ids first, then render only those documents.
 
     Rendering in the same scan as OFFSET would build JSON for every skipped row
@@ -395,9 +458,10 @@ def page_sql(sql: DocumentSql, query: ListQuery) -> tuple[str, list[Any]]:
     answered from an index alone. ``$1`` is always the tenant.
     """
     limit_at = len(query.params) + 1
+    source = query.source(sql)
     text = (
-        f"SELECT ({sql.listed})::text FROM {sql.source} JOIN ("
-        f"SELECT id AS page_id FROM {sql.source} WHERE {query.where} "
+        f"SELECT ({item or sql.listed})::text FROM {source} JOIN ("
+        f"SELECT id AS page_id FROM {source} WHERE {query.where} "
         f"ORDER BY {query.order_by} LIMIT ${limit_at} OFFSET ${limit_at + 1}"
         f") AS page ON id = page.page_id WHERE customer_id = $1 ORDER BY {query.order_by}"
     )
@@ -495,20 +559,26 @@ async def fetch_linked_page(
     return [row[0] for row in rows], total
 
 
-async def fetch_page(conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery) -> list[str]:
-    text, args = page_sql(sql, query)
+async def fetch_page(
+    conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery, item: str | None = None
+) -> list[str]:
+    text, args = page_sql(sql, query, item)
     return [row[0] for row in await conn.fetch(text, *args)]
 
 
 async def count(conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery) -> int:
     total: int = await conn.fetchval(
-        f"SELECT count(*) FROM {sql.source} WHERE {query.where}", *query.params
+        f"SELECT count(*) FROM {query.source(sql)} WHERE {query.where}", *query.params
     )
     return total
 
 
 async def stream_rows(
-    conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery, batch: int = 500
+    conn: asyncpg.Connection,
+    sql: DocumentSql,
+    query: ListQuery,
+    item: str | None = None,
+    batch: int = 500,
 ) -> AsyncIterator[str]:
     """Rows through a server-side cursor: memory stays flat however many match.
 
@@ -516,7 +586,7 @@ async def stream_rows(
     for the first rows (cursor_tuple_fraction), walking the index in order instead
     of sorting everything before the first byte. Needs the caller's transaction.
     """
-    text, args = list_sql(sql, query)
+    text, args = list_sql(sql, query, item)
     await conn.execute(f"DECLARE polis_stream NO SCROLL CURSOR FOR {text}", *args)
     while rows := await conn.fetch(f"FETCH {batch} FROM polis_stream"):
         for row in rows:

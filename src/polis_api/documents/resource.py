@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from polis_api.auth import Principal
 from polis_api.config import Settings
 from polis_api.documents.envelope import StoredDocument
+from polis_api.documents.geo import Geo
 from polis_api.documents.keys import NaturalKey
 from polis_api.documents.repository import DocumentSql, Embed, statements
 from polis_api.errors import ValidationFailed
@@ -111,10 +112,13 @@ class Resource:
     # A catalogue the same for every tenant (status groups): its rows are stored under
     # this customer id and every tenant reads them. None: each tenant has its own rows.
     shared_owner: uuid.UUID | None = None
+    # Where each document is on the map (documents/geo.py): its lists then take bbox=,
+    # near= and radius=, and answer Accept: application/geo+json.
+    geo: Geo | None = None
 
     @property
     def sql(self) -> DocumentSql:
-        return statements(self.table, self.name, self.natural_key, self.embeds)
+        return statements(self.table, self.name, self.natural_key, self.embeds, self.geo)
 
     @property
     def field_policy(self) -> FieldPolicy:

@@ -89,6 +89,7 @@ _DESCRIPTIONS = {
     401: "Missing, malformed or expired bearer token",
     403: "The token lacks the permission, or the body names another tenant",
     404: "No such document in this tenant",
+    406: "The Accept header names no representation this route offers",
     409: "Conflict (a failed JSON Patch test, an id already taken)",
     410: "The sync token is older than the tombstones kept; sync again from since=",
     412: "The etag sent is not the document's current etag",

@@ -21,9 +21,10 @@ from polis_api.documents.bulk_results import (
     write_items,
 )
 from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
-from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
+from polis_api.documents.listing import GEO_LIST_PARAMETERS, LIST_PARAMETERS, parse_list_request
 from polis_api.documents.patch import PatchLimits
 from polis_api.documents.repository import Rendered
+from polis_api.documents.representations import GEOJSON, JSON, negotiate
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import (
     DocumentOut,
@@ -178,8 +179,11 @@ def _standard_router(resource: Resource) -> APIRouter:
         "",
         summary=f"List {resource.label} documents",
         description=LIST_DESCRIPTION,
-        openapi_extra={"parameters": LIST_PARAMETERS},
-        responses={200: {"model": PageOut[data_model]}, **problem_responses(400, 401, 403, 410)},
+        openapi_extra={"parameters": list_parameters(resource)},
+        responses={
+            200: {"model": PageOut[data_model]},
+            **problem_responses(400, 401, 403, 406, 410),
+        },
     )
     async def list_documents(
         request: Request, principal: Annotated[Principal, can["read"]]
@@ -357,6 +361,11 @@ def _refuse_other_methods(router: APIRouter, path: str, allowed: list[str]) -> N
     )
 
 
+def list_parameters(resource: Resource) -> list[dict[str, object]]:
+    """The list's query parameters for OpenAPI: bbox/near/radius when it is on the map."""
+    return LIST_PARAMETERS + (GEO_LIST_PARAMETERS if resource.geo is not None else [])
+
+
 async def list_response(
     request: Request,
     resource: Resource,
@@ -370,6 +379,8 @@ async def list_response(
     ``scope_filter`` any other clause (``/id in [...]``: a campaign's statuses).
     """
     settings = request.app.state.settings
+    offered = (JSON, GEOJSON) if resource.geo is not None else (JSON,)
+    representation = negotiate(request.headers.get("accept"), offered)
     listing = parse_list_request(
         request.query_params,
         resource.field_policy,
@@ -377,12 +388,15 @@ async def list_response(
         resource.owner(principal),
         scope,
         scope_filter,
+        geo=resource.geo,
+        representation=representation,
     )
     pool = request.app.state.list_pool
     if listing.stream:
         return ListStream(pool, resource, listing, principal, StreamBounds.of(settings))
     async with pool.acquire() as conn:
-        return json_response(await service.list_page(conn, resource, listing))
+        body = await service.list_page(conn, resource, listing)
+    return Response(content=body, media_type=representation.media_type)
 
 
 def _existing_response(resource: Resource, out: Any) -> dict[int | str, dict[str, Any]]:

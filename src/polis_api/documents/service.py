@@ -314,14 +314,16 @@ async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListR
     sql = resource.sql
     if request.feed:
         return await feed_page(conn, sql, request.query, request.since)
+    shape = request.representation
+    item = shape.item(sql)
     if not request.count:
-        rows = await repo.fetch_page(conn, sql, request.query)
-        return '{"data":[' + ",".join(rows) + '],"meta":{}}'
+        rows = await repo.fetch_page(conn, sql, request.query, item)
+        return shape.opening + ",".join(rows) + shape.closing("{}")
     # One snapshot for the page and its total, so they agree under concurrent writes.
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        rows = await repo.fetch_page(conn, sql, request.query)
+        rows = await repo.fetch_page(conn, sql, request.query, item)
         meta = await _list_meta(conn, sql, request)
-    return '{"data":[' + ",".join(rows) + '],"meta":' + meta + "}"
+    return shape.opening + ",".join(rows) + shape.closing(meta)
 
 
 async def linked_list_page(
@@ -386,16 +388,17 @@ async def stream_list(
     status is sent.
     """
     sql = resource.sql
+    shape = request.representation
     meta = await _list_meta(conn, sql, request)
-    buffer = ['{"data":[']
+    buffer = [shape.opening]
     size = 0
     separator = ""
-    async for row in repo.stream_rows(conn, sql, request.query):
+    async for row in repo.stream_rows(conn, sql, request.query, shape.item(sql)):
         buffer.append(separator + row)
         separator = ","
         size += len(row)
         if size >= chunk_bytes:
             yield "".join(buffer).encode()
             buffer, size = [], 0
-    buffer.append('],"meta":' + meta + "}")
+    buffer.append(shape.closing(meta))
     yield "".join(buffer).encode()

@@ -68,7 +68,7 @@ class ListStream(Response):
         self.listing = listing
         self.principal = principal
         self.bounds = bounds
-        super().__init__(media_type="application/json")
+        super().__init__(media_type=listing.representation.media_type)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -101,7 +101,9 @@ class ListStream(Response):
                     {
                         "type": "http.response.start",
                         "status": 200,
-                        "headers": [(b"content-type", b"application/json")],
+                        "headers": [
+                            (b"content-type", self.listing.representation.media_type.encode())
+                        ],
                     }
                 )
                 await self._send_all(first, chunks, receive, send)

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict
 from polis_api.auth import Principal, require
 from polis_api.deps import ReadConnection, WriteConnection
 from polis_api.documents.envelope import PatchBody, utc_now_ms
-from polis_api.documents.listing import LIST_PARAMETERS
 from polis_api.documents.patch import apply_patch, parse_operations
 from polis_api.documents.resource import WriteContext
 from polis_api.documents.responses import (
@@ -26,7 +25,13 @@ from polis_api.documents.responses import (
     page_body,
     problem_responses,
 )
-from polis_api.documents.router import EtagHeader, IfMatch, list_response, precondition
+from polis_api.documents.router import (
+    EtagHeader,
+    IfMatch,
+    list_parameters,
+    list_response,
+    precondition,
+)
 from polis_api.documents.service import required_etags
 from polis_api.documents.validation import dump_data
 from polis_api.errors import (
@@ -298,10 +303,10 @@ async def bulk_records(
 @router.get(
     "/v1/campaigns/{campaignId}/contact-households",
     summary="List a campaign's door records (the map)",
-    openapi_extra={"parameters": LIST_PARAMETERS},
+    openapi_extra={"parameters": list_parameters(DOOR_RECORDS)},
     responses={
         200: {"model": PageOut[DoorRecordData]},
-        **problem_responses(400, 401, 403, 404, 410),
+        **problem_responses(400, 401, 403, 404, 406, 410),
     },
 )
 async def list_records(campaignId: uuid.UUID, request: Request, principal: CanRead) -> Response:

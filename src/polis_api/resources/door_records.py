@@ -18,6 +18,7 @@ from pydantic import Field, StrictBool
 from polis_api.documents import repository as repo
 from polis_api.documents import service
 from polis_api.documents.envelope import DataModel, Timestamp
+from polis_api.documents.geo import Geo, GeoProperty, Hop
 from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import Resource, WriteContext
 from polis_api.documents.validation import validate_data
@@ -67,6 +68,16 @@ DOOR_RECORDS = Resource(
     natural_key=("campaignId", "contactHouseholdId"),
     routes=frozenset(),
     title="contact household campaign record",
+    # A door is where its household is: the record names its contact-household, which
+    # names the household (docs/geography.md).
+    geo=Geo(
+        via=(Hop("contact_households", "contactHouseholdId"), Hop("households", "householdId")),
+        properties=(
+            GeoProperty("state", "state"),
+            GeoProperty("statusId", "statusId"),
+            GeoProperty("pinColor", "pinColor", via=Hop("statuses", "statusId")),
+        ),
+    ),
 )
 
 # What a door becomes, given what it is; None means "leave it as it is".

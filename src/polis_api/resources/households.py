@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field, StrictInt, StringConstraints
 
 from polis_api.documents.envelope import DataModel
+from polis_api.documents.geo import Geo
 from polis_api.documents.resource import DocumentHooks, Resource
 from polis_api.errors import ValidationFailed
 from polis_api.filtering.to_sql import FieldPolicy
@@ -67,10 +68,12 @@ HOUSEHOLDS = Resource(
     natural_key=("externalId",),
     bulk_path="/v2/households/bulk",
     title="household",
+    # Every /data path; city, postalCode, unitNum, externalId and coords/lat have
+    # expression indexes, any other well-typed filter runs within the statement timeout.
     filterable=FieldPolicy(
-        allowed_data_paths=frozenset({"/data/unitNum", "/data/externalId"}),
         allowed_columns=frozenset({"/id", "/customerId", "/meta/created", "/meta/modified"}),
     ),
+    geo=Geo(),
     create_example={
         "data": {
             "unitNum": "2B",

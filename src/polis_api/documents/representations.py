@@ -1,0 +1,90 @@
+"""How a list is written out, chosen by the request's Accept header (RFC 9110 §12.5.1).
+
+Each representation says what PostgreSQL renders per document and what wraps the
+documents; paging, filtering and streaming are the same for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from polis_api.documents.repository import DocumentSql
+from polis_api.errors import ApiError
+
+
+class NotAcceptable(ApiError):
+    status = 406
+    code = "NOT_ACCEPTABLE"
+    title = "No representation the client accepts"
+
+
+@dataclass(frozen=True, slots=True)
+class Representation:
+    media_type: str
+    # The SQL rendering one listed row, given the resource's statements.
+    item: Callable[[DocumentSql], str]
+    opening: str
+    # The closing text given the rendered meta object ("{}" when there is none).
+    closing: Callable[[str], str]
+
+
+def _json_closing(meta: str) -> str:
+    return '],"meta":' + meta + "}"
+
+
+def _geojson_closing(meta: str) -> str:
+    # RFC 7946 §6.1 allows foreign members: meta.total rides along when asked for.
+    return "]}" if meta == "{}" else '],"meta":' + meta + "}"
+
+
+JSON = Representation("application/json", lambda sql: sql.listed, '{"data":[', _json_closing)
+GEOJSON = Representation(
+    "application/geo+json",
+    lambda sql: sql.feature,
+    '{"type":"FeatureCollection","features":[',
+    _geojson_closing,
+)
+
+
+def negotiate(accept: str | None, offered: tuple[Representation, ...]) -> Representation:
+    """The offered representation the client prefers most (q-values; on a tie, the
+    first offered); the first when no Accept is sent; 406 when none is acceptable."""
+    if accept is None or not accept.strip():
+        return offered[0]
+    ranges = [_media_range(part) for part in accept.split(",") if part.strip()]
+    best: Representation | None = None
+    best_q = 0.0
+    for representation in offered:
+        q = _quality(representation.media_type, ranges)
+        if q > best_q:
+            best, best_q = representation, q
+    if best is None:
+        types = ", ".join(representation.media_type for representation in offered)
+        raise NotAcceptable(
+            f"This list can be answered as {types}; the Accept header asks for {accept!r}."
+        )
+    return best
+
+
+def _media_range(part: str) -> tuple[str, float]:
+    media, *parameters = (piece.strip() for piece in part.split(";"))
+    q = 1.0
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                q = min(max(float(value), 0.0), 1.0)
+            except ValueError:
+                q = 0.0
+    return media.lower(), q
+
+
+def _quality(media_type: str, ranges: list[tuple[str, float]]) -> float:
+    """The q of the most specific range that matches: type/subtype, then type/*, then */*."""
+    kind = media_type.split("/")[0]
+    for candidate in (media_type, f"{kind}/*", "*/*"):
+        matches = [q for media, q in ranges if media == candidate]
+        if matches:
+            return max(matches)
+    return 0.0

@@ -48,9 +48,7 @@ async def placed_door(
 
 
 def walklist(campaign_id: str, **data: Any) -> dict[str, Any]:
-    return {
-        "data": {"campaignId": campaign_id, "name": "Saturday", "assigneeId": ASSIGNEE, **data}
-    }
+    return {"data": {"campaignId": campaign_id, "name": "Saturday", "assigneeId": ASSIGNEE, **data}}
 
 
 async def new_walklist(

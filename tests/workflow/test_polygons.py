@@ -45,7 +45,7 @@ def test_an_altitude_is_allowed_and_ignored() -> None:
 
 
 def test_a_ring_must_be_closed() -> None:
-    error = refusal(polygon(SQUARE[:-1] + [[0, 1]]))
+    error = refusal(polygon([*SQUARE[:-1], [0, 1]]))
     assert error.path == "/coordinates/0/4"
     assert "first position" in error.message
 
@@ -114,9 +114,7 @@ def test_a_hole_inside_another_hole_is_refused() -> None:
         ([1, 2, 3, 4], "/coordinates/0/1", "position"),
     ],
 )
-def test_positions_out_of_range_or_malformed(
-    position: list[Any], path: str, words: str
-) -> None:
+def test_positions_out_of_range_or_malformed(position: list[Any], path: str, words: str) -> None:
     ring = [[0, 0], position, [10, 10], [0, 10], [0, 0]]
     error = refusal(polygon(ring))
     assert error.path == path
@@ -151,7 +149,10 @@ def circle(positions: int) -> list[list[float]]:
     """A closed ring of exactly ``positions`` positions."""
     corners = positions - 1
     ring = [
-        [round(math.cos(2 * math.pi * n / corners), 9), round(math.sin(2 * math.pi * n / corners), 9)]
+        [
+            round(math.cos(2 * math.pi * n / corners), 9),
+            round(math.sin(2 * math.pi * n / corners), 9),
+        ]
         for n in range(corners)
     ]
     return [*ring, ring[0]]

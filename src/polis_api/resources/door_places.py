@@ -50,7 +50,8 @@ def inside_sql(outer: str, holes: str) -> str:
     """Whether the household ``h`` lies in the turf: ``outer`` a polygon, ``holes`` a
     text[] of polygons (parameters)."""
     return (
-        f"{HOUSEHOLD_POINT} <@ {outer}::text::polygon AND NOT EXISTS ("
+        # Names come from code; the polygons are bound parameters.
+        f"{HOUSEHOLD_POINT} <@ {outer}::text::polygon AND NOT EXISTS ("  # noqa: S608
         f"SELECT 1 FROM unnest({holes}::text[]) AS hole(ring) "
         f"WHERE {HOUSEHOLD_POINT} <@ hole.ring::polygon "
         f"AND ({HOUSEHOLD_POINT} <-> hole.ring::path) > {EDGE_TOLERANCE})"
@@ -66,7 +67,7 @@ def in_turf_clause(first_param: int) -> str:
     is inside the turf whose ``polygon_params`` are bound from ``$first_param`` on."""
     outer, holes = f"${first_param}", f"${first_param + 1}"
     return (
-        "(data ->> 'contactHouseholdId') IN ("
+        "(data ->> 'contactHouseholdId') IN ("  # noqa: S608
         f"SELECT ch.id::text FROM {HOUSEHOLDS.table} AS h "
         f"JOIN {CONTACT_HOUSEHOLDS.table} AS ch ON ch.customer_id = h.customer_id "
         "AND (ch.data ->> 'householdId') = h.id::text AND NOT ch.is_deleted "

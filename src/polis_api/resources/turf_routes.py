@@ -77,4 +77,6 @@ def _inside(listing: ListRequest, polygon: Polygon) -> ListRequest:
     query = listing.query
     clause = door_places.in_turf_clause(len(query.params) + 1)
     params = [*query.params, *door_places.polygon_params(polygon)]
-    return replace(listing, query=replace(query, where=f"{query.where} AND {clause}", params=params))
+    return replace(
+        listing, query=replace(query, where=f"{query.where} AND {clause}", params=params)
+    )

@@ -14,11 +14,11 @@ from pydantic import Field
 from polis_api.config import get_settings
 from polis_api.documents.envelope import DataModel
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
+from polis_api.documents.validation import validation_failed
 from polis_api.errors import FieldError
 from polis_api.resources import references as refs
 from polis_api.resources.common import NonEmptyText
 from polis_api.workflow.polygons import PolygonError, check_polygon
-from polis_api.documents.validation import validation_failed
 
 BOUNDARY_PATH = "/data/boundary"
 

@@ -116,7 +116,9 @@ async def create_walklist(
     rendered, created = await service.create_from_data(
         ctx,
         WALKLISTS,
-        validate_data(WalkListData, data), doc_id=walklist_id, security_group_id=body.securityGroupId
+        validate_data(WalkListData, data),
+        doc_id=walklist_id,
+        security_group_id=body.securityGroupId,
     )
     return document_response(rendered, 201 if created else 200)
 
@@ -225,9 +227,7 @@ async def _explicit_doors(
     repeated = sorted({door for door in doors if doors.count(door) > 1})
     if repeated:
         raise invalid_field("/data/doors", f"names {', '.join(repeated)} more than once")
-    found = await door_places.lock_doors(
-        ctx.conn, ctx.principal.customer_id, campaign_id, doors
-    )
+    found = await door_places.lock_doors(ctx.conn, ctx.principal.customer_id, campaign_id, doors)
     missing = [door for door in doors if door not in found]
     if missing:
         raise ValidationFailed(

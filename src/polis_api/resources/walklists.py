@@ -24,7 +24,8 @@ from polis_api.resources import door_places
 from polis_api.resources.common import NonEmptyText
 from polis_api.resources.door_records import DOOR_RECORDS, DoorRecordData
 
-OPEN, CLOSED = "open", "closed"
+OPEN: Literal["open"] = "open"
+CLOSED: Literal["closed"] = "closed"
 
 
 class Near(DataModel):

@@ -22,6 +22,7 @@ as PostgreSQL's geometric types do (fine at turf scale, a few kilometres).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -238,9 +239,8 @@ def _orientation(a: Position, b: Position, c: Position) -> int:
 def _on_segment(point: Position, segment: Segment) -> bool:
     """``point`` (known collinear with ``segment``) lies within it."""
     (a, b) = segment
-    return (
-        min(a[0], b[0]) <= point[0] <= max(a[0], b[0])
-        and min(a[1], b[1]) <= point[1] <= max(a[1], b[1])
+    return min(a[0], b[0]) <= point[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= point[1] <= max(
+        a[1], b[1]
     )
 
 
@@ -279,7 +279,7 @@ def contains(ring: Ring, point: Position) -> bool:
     """Whether ``point`` is inside ``ring`` (even-odd ray casting; edges not special)."""
     x, y = point
     inside = False
-    for (x1, y1), (x2, y2) in zip(ring, ring[1:], strict=False):
+    for (x1, y1), (x2, y2) in itertools.pairwise(ring):
         if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
             inside = not inside
     return inside

@@ -35,9 +35,7 @@ def walk_order(
     here = start if start is not None else remaining[0][1]
     walk: list[Key] = []
     while remaining:
-        nearest = min(
-            range(len(remaining)), key=lambda n: _distance(here, remaining[n][1], scale)
-        )
+        nearest = min(range(len(remaining)), key=lambda n: _distance(here, remaining[n][1], scale))
         key, here = remaining.pop(nearest)
         walk.append(key)
     return walk + unplaced

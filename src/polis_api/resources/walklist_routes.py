@@ -131,7 +131,7 @@ async def create_walklist(
         "door it still holds (an expired door another list took meanwhile stays with that "
         "list). A closed walk list cannot be renewed (409)."
     ),
-    responses={200: {"model": Out}, **problem_responses(401, 403, 404, 409)},
+    responses={200: {"model": Out}, **problem_responses(400, 401, 403, 404, 409)},
 )
 async def renew(
     id: uuid.UUID, request: Request, principal: CanModify, conn: WriteConnection
@@ -155,7 +155,7 @@ async def renew(
         "list's status becomes `closed` (as a PATCH of the status would). Releasing a "
         "closed list changes nothing."
     ),
-    responses={200: {"model": Out}, **problem_responses(401, 403, 404)},
+    responses={200: {"model": Out}, **problem_responses(400, 401, 403, 404)},
 )
 async def release(id: uuid.UUID, principal: CanModify, conn: WriteConnection) -> Response:
     ctx = WriteContext(conn, principal, utc_now_ms())

@@ -36,6 +36,8 @@ RESOURCES = (
     "contacts",
     "notes",
     "lists",
+    "turfs",
+    "walklists",
     # Read-only for everyone (the catalogue is the same for every tenant); the other
     # verbs exist but no route asks for them.
     "status-groups",

@@ -139,6 +139,24 @@ class Settings(BaseSettings):
         gt=0,
         description="Open connections per worker; a request on one past this is 503.",
     )
+    # Turfs and walk lists (docs/turfs.md).
+    max_turf_positions: int = Field(
+        default=10_000,
+        gt=0,
+        description="Positions a turf's boundary may hold, all rings together; more is a 400.",
+    )
+    max_walklist_doors: int = Field(
+        default=500,
+        gt=0,
+        description="Doors one walk list may hold: the bound on `size`, on explicit `doors` "
+        "(more is a 400) and on the free doors a turf's walk list takes.",
+    )
+    reservation_hours: float = Field(
+        default=8,
+        gt=0,
+        description="How long a walk list holds its doors: each create and renew sets "
+        "expiresAt this far ahead; an expired reservation counts as free.",
+    )
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod

@@ -36,6 +36,8 @@ class Availability(DataModel):
 class Reservation(DataModel):
     reserved: StrictBool = False
     walklistId: uuid.UUID | None = None
+    # Set by walk lists (docs/turfs.md): past it the door counts as free again.
+    expiresAt: Timestamp | None = None
 
 
 class LastInteraction(DataModel):

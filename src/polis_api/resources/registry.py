@@ -16,6 +16,8 @@ from polis_api.resources import (
     list_members,
     segment_routes,
     survey_versions,
+    turf_routes,
+    walklist_routes,
 )
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
@@ -29,6 +31,8 @@ from polis_api.resources.segments import SEGMENTS
 from polis_api.resources.status_groups import STATUS_GROUPS
 from polis_api.resources.statuses import STATUSES
 from polis_api.resources.surveys import SURVEYS
+from polis_api.resources.turfs import TURFS
+from polis_api.resources.walklists import WALKLISTS
 
 RESOURCES: tuple[Resource, ...] = (
     CAMPAIGNS,
@@ -44,6 +48,8 @@ RESOURCES: tuple[Resource, ...] = (
     LISTS,
     LIST_MEMBERS,
     STATUS_GROUPS,
+    TURFS,
+    WALKLISTS,
 )
 
 # The SQLAlchemy view of the schema (alembic's target metadata); the migrations are
@@ -111,6 +117,17 @@ TABLES = {
     # Not per tenant: one catalogue under the nil customer id (a Citus reference table).
     "status_groups": document_table("status_groups"),
     "campaign_statuses": campaign_status_links.CAMPAIGN_STATUSES,
+    # Doors by place use the households' GiST index ix_households_point (migration
+    # 0014 and the geography migration, IF NOT EXISTS); see resources/door_places.py.
+    "turfs": document_table(
+        "turfs", ("campaign", "customer_id, (data ->> 'campaignId'), id"), feeds_by=("campaignId",)
+    ),
+    "walklists": document_table(
+        "walklists",
+        ("campaign", "customer_id, (data ->> 'campaignId'), id"),
+        ("assignee", "customer_id, (data ->> 'assigneeId'), id"),
+        feeds_by=("campaignId",),
+    ),
 }
 
 
@@ -125,5 +142,7 @@ def routers() -> list[APIRouter]:
         segment_routes.router,
         survey_versions.router,
         campaign_statuses.router,
+        turf_routes.router,
+        walklist_routes.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

@@ -18,6 +18,7 @@ from polis_api.resources import (
     survey_versions,
     turf_routes,
     walklist_routes,
+    walklist_download,
 )
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
@@ -144,5 +145,6 @@ def routers() -> list[APIRouter]:
         campaign_statuses.router,
         turf_routes.router,
         walklist_routes.router,
+        walklist_download.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

@@ -1,0 +1,207 @@
+"""GET /v1/walklists/{id}/contact-households: the canvasser's download (docs/turfs.md).
+
+One statement renders the walk list's doors in walk order: each door record with its
+contact and household embedded at ``data.contact`` and ``data.household`` (reached
+through the door's contact-household). ``meta`` carries, once, what a phone needs to
+show and record the doors: the campaign, its statuses and the survey of each contact.
+
+With ``since`` the same rows are a change feed: an item's position is the latest
+write of its door record, contact-household, contact or household, so a change to
+any of them sends the door again; a door the list no longer holds (its reservation
+names no walk list, or another one: the list was released, or another list took the
+door after the lease ran out) or a deleted door record comes as a tombstone.
+
+No ``from __future__ import annotations``: FastAPI reads these signatures at runtime.
+"""
+
+import json
+import uuid
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, Request, Response
+
+from polis_api.auth import Principal, require
+from polis_api import jsoncodec
+from polis_api.documents import service
+from polis_api.documents.listing import parse_list_request
+from polis_api.documents.repository import FeedView, document_json_sql
+from polis_api.documents.responses import json_response, problem_responses
+from polis_api.resources import campaign_status_links as links
+from polis_api.resources.campaigns import CAMPAIGNS
+from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
+from polis_api.resources.contacts import CONTACTS
+from polis_api.resources.door_records import DOOR_RECORDS
+from polis_api.resources.households import HOUSEHOLDS
+from polis_api.resources.segments import SEGMENTS
+from polis_api.resources.statuses import STATUSES
+from polis_api.resources.surveys import SURVEYS
+from polis_api.resources.walklists import WALKLISTS
+from polis_api.workflow.segments import criteria_match
+
+CanRead = Annotated[Principal, Depends(require(WALKLISTS.permission("read")))]
+
+router = APIRouter(tags=[WALKLISTS.label])
+
+# A token that records interactions but cannot manage walk lists is a canvasser's:
+# it downloads only the lists assigned to it. Viewers and admins read every list.
+_RECORDS_DOORS = "insert@interactions"
+_MANAGES_WALKLISTS = "modify@walklists"
+
+
+def _embedded(resource: str, alias: str) -> str:
+    rendered = document_json_sql(resource, row=f"{alias}.")
+    return f"CASE WHEN {alias}.id IS NULL THEN NULL ELSE to_jsonb({rendered}) END"
+
+
+def download_view(walklist_at: int) -> FeedView:
+    """The walk list's doors; parameters from ``walklist_at``: the walk list's id, its
+    campaign id (text) and its doors (contact-household ids, in walk order)."""
+    walklist, campaign, doors = (f"${walklist_at + n}" for n in range(3))
+    data = (
+        "r.data || jsonb_build_object("
+        f"'contact', {_embedded(CONTACTS.name, 'c')}, "
+        f"'household', {_embedded(HOUSEHOLDS.name, 'h')})"
+    )
+    held = f"(r.data -> 'reservation' ->> 'walklistId') IS NOT DISTINCT FROM {walklist}::text"
+    source = f"""(
+        SELECT r.id, r.customer_id, r.security_group_id, {data} AS data, r.created,
+               r.modified, r.created_by, r.modified_by, r.etag,
+               r.is_deleted OR NOT coalesce({held}, false) AS is_deleted,
+               greatest(r.txid, ch.txid, c.txid, h.txid) AS txid,
+               w.walk_order, (ch.data ->> 'contactId') AS contact_id
+        FROM unnest({doors}::uuid[]) WITH ORDINALITY AS w(door_id, walk_order)
+        JOIN {DOOR_RECORDS.table} r
+          ON r.customer_id = $1 AND (r.data ->> 'campaignId') = {campaign}::text
+         AND (r.data ->> 'contactHouseholdId') = w.door_id::text
+        LEFT JOIN {CONTACT_HOUSEHOLDS.table} ch ON ch.customer_id = r.customer_id
+         AND ch.id = w.door_id
+        LEFT JOIN {CONTACTS.table} c ON c.customer_id = r.customer_id
+         AND c.id = (ch.data ->> 'contactId')::uuid
+        LEFT JOIN {HOUSEHOLDS.table} h ON h.customer_id = r.customer_id
+         AND h.id = (ch.data ->> 'householdId')::uuid
+    ) AS {DOOR_RECORDS.table}"""  # noqa: S608
+    return FeedView(source, document_json_sql(DOOR_RECORDS.name))
+
+
+@router.get(
+    WALKLISTS.prefix + "/{id}/contact-households",
+    summary="The canvasser's download: the walk list's doors, in walk order",
+    description=(
+        "Each item is a door record (contact-household-campaign record) the walk list "
+        "holds, with its contact at `data.contact` and its household at "
+        "`data.household`, in walk order, all in one page (a walk list has at most "
+        "POLIS_MAX_WALKLIST_DOORS doors). `meta` holds, once: `campaign` (the campaign "
+        "document; its display layout is `meta.fields`), `statuses` (the campaign's "
+        "linked statuses, or every status of the tenant when it links none), "
+        "`surveys` (the survey documents used) and `surveyByContact` (contact id → the "
+        "survey id of the first segment, by precedence, whose criteria match; contacts "
+        "no segment matches are absent).\n\n"
+        "With `since` (docs/sync.md) the items are a change feed, paged by `limit`: a "
+        "door comes again when its record, contact-household, contact or household "
+        "changes, and as a tombstone when the list no longer holds it. `meta` then "
+        "also carries `next` and `more`.\n\n"
+        "A token that records interactions but cannot modify walk lists (a canvasser) "
+        "downloads only the walk lists assigned to its `sub`; any other answers 404. "
+        "Viewers and admins download every walk list of the tenant."
+    ),
+    responses=problem_responses(400, 401, 403, 404, 410),
+)
+async def download(id: uuid.UUID, request: Request, principal: CanRead) -> Response:
+    listing = parse_list_request(
+        request.query_params,
+        DOOR_RECORDS.field_policy,
+        request.app.state.settings,
+        principal.customer_id,
+    )
+    async with request.app.state.pool.acquire() as conn, conn.transaction(readonly=True):
+        walklist = await _walklist_for(conn, principal, id)
+        values = (id, str(walklist["campaignId"]), walklist.get("doors") or [])
+        if listing.feed:
+            body = json.loads(
+                await service.view_feed_page(conn, download_view, listing, *values)
+            )
+        else:
+            body = {"data": await _in_walk_order(conn, principal, values), "meta": {}}
+        contacts = [
+            item["data"]["contact"]
+            for item in body["data"]
+            if not item["meta"]["isDeleted"] and item["data"].get("contact")
+        ]
+        extra = await _meta(conn, principal, walklist["campaignId"], contacts)
+    body["meta"] = {**body["meta"], **extra}
+    return json_response(jsoncodec.dumps(body))
+
+
+async def _walklist_for(
+    conn: asyncpg.Connection, principal: Principal, walklist_id: uuid.UUID
+) -> dict[str, Any]:
+    rendered = await service.get_document(conn, WALKLISTS, principal, walklist_id)
+    data: dict[str, Any] = json.loads(rendered.body)["data"]
+    canvasser_only = (
+        _RECORDS_DOORS in principal.permissions and _MANAGES_WALKLISTS not in principal.permissions
+    )
+    if canvasser_only and data.get("assigneeId") != str(principal.user_id):
+        raise service.not_found(WALKLISTS, walklist_id)
+    return data
+
+
+async def _in_walk_order(
+    conn: asyncpg.Connection, principal: Principal, values: tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    view = download_view(2)
+    rows = await conn.fetch(
+        f"SELECT ({view.listed})::text FROM {view.source} "  # noqa: S608
+        "WHERE NOT is_deleted ORDER BY walk_order",
+        principal.customer_id,
+        *values,
+    )
+    return [json.loads(row[0]) for row in rows]
+
+
+_SEGMENTS_IN_ORDER = f"""
+    SELECT g.data -> 'criteria' AS criteria, s.id AS survey_id
+    FROM {SEGMENTS.table} AS g
+    JOIN {SURVEYS.table} AS s ON s.customer_id = g.customer_id
+     AND s.id = (g.data ->> 'surveyId')::uuid AND NOT s.is_deleted
+    WHERE g.customer_id = $1 AND (g.data ->> 'campaignId') = $2 AND NOT g.is_deleted
+    ORDER BY (g.data ->> 'precedence')::integer, g.id
+"""  # noqa: S608
+
+_STATUSES = f"""
+    SELECT ({document_json_sql(STATUSES.name)})::text FROM {STATUSES.table}
+    WHERE customer_id = $1 AND NOT is_deleted AND (cardinality($2::uuid[]) = 0 OR id = ANY($2))
+    ORDER BY id
+"""  # noqa: S608
+
+
+async def _meta(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    campaign_id: str,
+    contacts: list[dict[str, Any]],
+) -> dict[str, Any]:
+    campaign = json.loads(
+        (await service.get_document(conn, CAMPAIGNS, principal, uuid.UUID(campaign_id))).body
+    )
+    linked = await links.linked_status_ids(conn, principal.customer_id, campaign_id)
+    statuses = await conn.fetch(_STATUSES, principal.customer_id, sorted(linked))
+    segments = await conn.fetch(_SEGMENTS_IN_ORDER, principal.customer_id, campaign_id)
+    survey_by_contact: dict[str, str] = {}
+    for contact in contacts:
+        for segment in segments:
+            if criteria_match(contact, segment["criteria"]):
+                survey_by_contact[contact["id"]] = str(segment["survey_id"])
+                break
+    # Rendered as a GET renders them (a survey shows its current version).
+    used = [
+        json.loads((await service.get_document(conn, SURVEYS, principal, uuid.UUID(s))).body)
+        for s in sorted(set(survey_by_contact.values()))
+    ]
+    return {
+        "campaign": campaign,
+        "fields": campaign["data"].get("fields"),
+        "statuses": [json.loads(row[0]) for row in statuses],
+        "surveys": used,
+        "surveyByContact": survey_by_contact,
+    }

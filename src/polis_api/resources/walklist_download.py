@@ -116,11 +116,9 @@ async def download(id: uuid.UUID, request: Request, principal: CanRead) -> Respo
     )
     async with request.app.state.pool.acquire() as conn, conn.transaction(readonly=True):
         walklist = await _walklist_for(conn, principal, id)
-        values = (id, str(walklist["campaignId"]), walklist.get("doors") or [])
+        values = (str(id), str(walklist["campaignId"]), walklist.get("doors") or [])
         if listing.feed:
-            body = json.loads(
-                await service.view_feed_page(conn, download_view, listing, *values)
-            )
+            body = json.loads(await service.view_feed_page(conn, download_view, listing, *values))
         else:
             body = {"data": await _in_walk_order(conn, principal, values), "meta": {}}
         contacts = [

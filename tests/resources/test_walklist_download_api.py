@@ -80,7 +80,7 @@ async def test_since_sends_a_door_again_when_its_record_contact_or_household_cha
     contact = await get(client, f"/v2/contacts/{doors[0].contact_id}", admin)
     changed = await client.patch(
         f"/v2/contacts/{doors[0].contact_id}",
-        json={"data": [{"op": "add", "path": "/data/notes", "value": "dog"}]},
+        json={"data": [{"op": "add", "path": "/notes", "value": "dog"}]},
         headers={**admin, "If-Match": contact["meta"]["etag"]},
     )
     assert changed.status_code == 200, changed.text
@@ -94,7 +94,7 @@ async def test_since_sends_a_door_again_when_its_record_contact_or_household_cha
     household = await get(client, f"/v2/households/{doors[1].household_id}", admin)
     changed = await client.patch(
         f"/v2/households/{doors[1].household_id}",
-        json={"data": [{"op": "add", "path": "/data/unitNum", "value": "2B"}]},
+        json={"data": [{"op": "add", "path": "/unitNum", "value": "2B"}]},
         headers={**admin, "If-Match": household["meta"]["etag"]},
     )
     assert changed.status_code == 200, changed.text

@@ -21,8 +21,8 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Depends, Request, Response
 
-from polis_api.auth import Principal, require
 from polis_api import jsoncodec
+from polis_api.auth import Principal, require
 from polis_api.documents import service
 from polis_api.documents.listing import parse_list_request
 from polis_api.documents.repository import FeedView, document_json_sql

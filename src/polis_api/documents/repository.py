@@ -111,7 +111,7 @@ class DocumentSql:
         The joined form keeps the table's own columns (so its indexes still serve
         filters on its own fields), adds each embedded document as a jsonb column,
         and moves ``txid`` to the latest writer of any joined row: the change feed
-        then sees an embedded change as a change of the item (SPEC §8).
+        then sees an embedded change as a change of the item (docs/sync.md).
         """
         return self._joined(located=False)
 

@@ -1,4 +1,4 @@
-"""A campaign's statuses: the links and every SQL statement about them (SPEC §10).
+"""A campaign's statuses: the links and every SQL statement about them (docs/statuses.md).
 
 A link is a row of ``campaign_statuses`` keyed ``(customer_id, campaign_id,
 status_id)``, not a document: it has no data to edit, so no etag. Unlinking marks

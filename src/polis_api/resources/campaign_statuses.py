@@ -1,4 +1,4 @@
-"""Routes of a campaign's statuses (SPEC §10): link, unlink, list.
+"""Routes of a campaign's statuses (docs/statuses.md): link, unlink, list.
 
 No ``from __future__ import annotations``: FastAPI reads these signatures at runtime.
 """

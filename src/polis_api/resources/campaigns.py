@@ -95,7 +95,7 @@ class CampaignHooks(DocumentHooks):
         return prepared
 
     async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:
-        # Attaching lists gives their members doors (SPEC §9); detaching leaves the
+        # Attaching lists gives their members doors (docs/lists.md); detaching leaves the
         # doors alone, and a write that keeps the lists has nothing new to add.
         lists = document.data.get("lists") or []
         if document.is_deleted or not lists or not ctx.memo.get("lists_attached"):

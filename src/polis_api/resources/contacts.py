@@ -1,4 +1,4 @@
-"""Contacts — /v2/contacts: the people behind the doors (SPEC §9, Polis v3 contacts).
+"""Contacts — /v2/contacts: the people behind the doors (docs/contacts.md; Polis v3 contacts).
 
 No ``from __future__ import annotations``: FastAPI reads the route's signature at runtime.
 """

@@ -1,4 +1,4 @@
-"""Lists make a campaign's doors (SPEC §9).
+"""Lists make a campaign's doors (docs/lists.md).
 
 Every live member of a live list that a campaign names in ``data.lists`` has a door
 record in that campaign. Two writes can break that, and both end here, inside their

@@ -1,4 +1,4 @@
-"""Routes of a list's members (SPEC §9): put one on, take one off, add many, list them.
+"""Routes of a list's members (docs/lists.md): put one on, take one off, add many, list them.
 
 Every membership change holds the list's row lock (FOR UPDATE) from before it
 writes until its transaction ends, so changes to one list queue: the list's

@@ -1,4 +1,4 @@
-"""Notes — /v2/notes: what a canvasser wrote down about a contact (SPEC §9)."""
+"""Notes — /v2/notes: what a canvasser wrote down about a contact (docs/contacts.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which statuses a campaign allows (SPEC §10): a pure rule, shared by doors and flags."""
+"""Which statuses a campaign allows (docs/statuses.md): a pure rule, shared by doors and flags."""
 
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ from polis_api.resources import (
     segment_routes,
     survey_versions,
     turf_routes,
-    walklist_routes,
     walklist_download,
+    walklist_routes,
 )
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS

@@ -16,6 +16,7 @@ from polis_api.resources import (
     list_members,
     segment_routes,
     survey_versions,
+    tenant_settings,
     turf_routes,
     walklist_routes,
 )
@@ -144,5 +145,7 @@ def routers() -> list[APIRouter]:
         campaign_statuses.router,
         turf_routes.router,
         walklist_routes.router,
+        tenant_settings.router,
+        tenant_settings.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

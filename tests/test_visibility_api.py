@@ -273,3 +273,23 @@ async def test_one_tenants_setting_leaves_another_tenant_alone(
     await hide_unassigned(client, admin)
     theirs = await client.get(SETTINGS, headers=other_tenant.headers("canvasser"))
     assert theirs.json() == {"data": {"viewUnassignedData": True}}
+
+
+async def test_counts_streams_a_contacts_households_and_door_writes_are_restricted_too(
+    client: httpx.AsyncClient, tenant: Tenant, admin: dict[str, str], street: Street
+) -> None:
+    await hide_unassigned(client, admin)
+    headers = tenant.headers("canvasser")
+    counted = await client.get("/v2/contacts", params={"count": "true"}, headers=headers)
+    assert counted.json()["meta"]["total"] == len(street.mine)
+    streamed = await client.get(
+        "/v2/households", params={"limit": "9007199254740991"}, headers=headers
+    )
+    assert ids(streamed) == {d.household_id for d in street.mine}
+    mine, other = street.mine[0], street.others[0]
+    linked = await client.get(f"/v2/contacts/{mine.contact_id}/households", headers=headers)
+    assert ids(linked) == {mine.household_id}
+    refused = await client.put(other.path, json={"data": {"type": "normal"}}, headers=headers)
+    assert_problem(refused, 404)
+    allowed = await client.put(other.path, json={"data": {"type": "normal"}}, headers=admin)
+    assert allowed.status_code == 200, allowed.text

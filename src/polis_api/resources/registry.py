@@ -146,6 +146,5 @@ def routers() -> list[APIRouter]:
         turf_routes.router,
         walklist_routes.router,
         tenant_settings.router,
-        tenant_settings.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

@@ -18,6 +18,7 @@ from tests.builders import assert_problem, create
 from tests.canvassing import Door, associate, new_campaign, new_household, put_door
 from tests.conftest import Tenant
 from tests.geo_builders import TURFS, WALKLISTS, turf
+from tests.list_builders import Pair, members, new_list, put_on
 
 SETTINGS = "/v1/settings"
 GEOJSON = {"Accept": "application/geo+json"}
@@ -293,3 +294,22 @@ async def test_counts_streams_a_contacts_households_and_door_writes_are_restrict
     assert_problem(refused, 404)
     allowed = await client.put(other.path, json={"data": {"type": "normal"}}, headers=admin)
     assert allowed.status_code == 200, allowed.text
+
+
+async def test_a_lists_members_are_only_the_assigned_doors_when_restricted(
+    client: httpx.AsyncClient, tenant: Tenant, admin: dict[str, str], street: Street
+) -> None:
+    list_id = await new_list(client, admin)
+    for at in [*street.mine, *street.others]:
+        await put_on(client, admin, list_id, Pair(at.contact_id, at.household_id, "unused"))
+    await hide_unassigned(client, admin)
+
+    def doors(found: list[dict[str, Any]]) -> set[str]:
+        return {member["data"]["contactHouseholdId"] for member in found}
+
+    every = {d.contact_household_id for d in [*street.mine, *street.others]}
+    assert doors(await members(client, admin, list_id)) == every
+    mine = {d.contact_household_id for d in street.mine}
+    assert doors(await members(client, tenant.headers("viewer"), list_id)) == mine
+    feed = await members(client, tenant.headers("viewer"), list_id, {"since": ""})
+    assert doors(feed) == mine

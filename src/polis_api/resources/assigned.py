@@ -34,8 +34,9 @@ def _named_by_assigned_door(field: str) -> Visibility:
 
 # A contact-household is visible when it is an assigned door.
 ASSIGNED_DOOR = Visibility(lambda row, sub: f"{row}.id::text IN ({assigned_doors(sub)})")
-# A door record when the contact-household it records is.
-ASSIGNED_DOOR_RECORD = Visibility(
+# A row naming its door in data.contactHouseholdId (a door record, a list member)
+# when that door is assigned.
+NAMES_ASSIGNED_DOOR = Visibility(
     lambda row, sub: f"({row}.data ->> 'contactHouseholdId') IN ({assigned_doors(sub)})"
 )
 ASSIGNED_CONTACT = _named_by_assigned_door("contactId")

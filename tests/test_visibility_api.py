@@ -15,7 +15,14 @@ import httpx
 import pytest
 
 from tests.builders import assert_problem, create
-from tests.canvassing import Door, associate, new_campaign, new_household, put_door
+from tests.canvassing import (
+    Door,
+    associate,
+    new_campaign,
+    new_household,
+    put_door,
+    record_interaction,
+)
 from tests.conftest import Tenant
 from tests.geo_builders import TURFS, WALKLISTS, turf
 from tests.list_builders import Pair, members, new_list, put_on
@@ -313,3 +320,17 @@ async def test_a_lists_members_are_only_the_assigned_doors_when_restricted(
     assert doors(await members(client, tenant.headers("viewer"), list_id)) == mine
     feed = await members(client, tenant.headers("viewer"), list_id, {"since": ""})
     assert doors(feed) == mine
+
+
+async def test_interactions_are_only_the_assigned_doors_when_restricted(
+    client: httpx.AsyncClient, tenant: Tenant, admin: dict[str, str], street: Street
+) -> None:
+    mine = await record_interaction(client, admin, street.mine[0])
+    other = await record_interaction(client, admin, street.others[0])
+    await hide_unassigned(client, admin)
+    headers = tenant.headers("canvasser")
+    assert ids(await client.get("/v2/interactions", headers=headers)) == {mine["id"]}
+    assert ids(await client.get("/v2/interactions", headers=admin)) == {mine["id"], other["id"]}
+    assert (await client.get(f"/v2/interactions/{mine['id']}", headers=headers)).status_code == 200
+    hidden = await client.get(f"/v2/interactions/{other['id']}", headers=headers)
+    assert_problem(hidden, 404)

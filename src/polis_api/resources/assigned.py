@@ -34,7 +34,8 @@ def _named_by_assigned_door(field: str) -> Visibility:
 
 # A contact-household is visible when it is an assigned door.
 ASSIGNED_DOOR = Visibility(lambda row, sub: f"{row}.id::text IN ({assigned_doors(sub)})")
-# A row naming its door in data.contactHouseholdId (a door record, a list member)
+# A row naming its door in data.contactHouseholdId (a door record, an interaction,
+# a list member)
 # when that door is assigned.
 NAMES_ASSIGNED_DOOR = Visibility(
     lambda row, sub: f"({row}.data ->> 'contactHouseholdId') IN ({assigned_doors(sub)})"

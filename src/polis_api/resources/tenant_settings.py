@@ -56,7 +56,7 @@ def _answer(stored: dict[str, Any] | None) -> Response:
 @router.get(
     "",
     summary="The tenant's settings",
-    responses={200: {"model": SettingsOut}, **problem_responses(401, 403)},
+    responses={200: {"model": SettingsOut}, **problem_responses(400, 401, 403)},
 )
 async def get_settings(
     principal: Annotated[Principal, Depends(require("read@settings"))], conn: ReadConnection

@@ -38,6 +38,8 @@ RESOURCES = (
     "lists",
     "turfs",
     "walklists",
+    # The tenant's settings (/v1/settings): everyone reads them, admins change them.
+    "settings",
     # Read-only for everyone (the catalogue is the same for every tenant); the other
     # verbs exist but no route asks for them.
     "status-groups",
@@ -65,6 +67,9 @@ class Principal:
     customer_id: uuid.UUID
     security_group_id: uuid.UUID
     permissions: frozenset[str]
+    # Every role the token names is canvasser or viewer: when the tenant switches
+    # viewUnassignedData off, it reads only what is assigned to it (docs/visibility.md).
+    assigned_only: bool = False
 
     def require(self, permission: str) -> None:
         if permission not in self.permissions:
@@ -334,7 +339,17 @@ def _principal_from_claims(claims: dict[str, Any]) -> Principal:
             (r for r in roles if isinstance(r, str)),
             (p for p in permissions if isinstance(p, str)),
         ),
+        assigned_only=_assigned_only(roles),
     )
+
+
+# The roles a tenant's viewUnassignedData=false restricts to their assigned doors.
+RESTRICTABLE_ROLES = frozenset({"canvasser", "viewer"})
+
+
+def _assigned_only(roles: list[Any]) -> bool:
+    named = {role for role in roles if isinstance(role, str)}
+    return bool(named) and named <= RESTRICTABLE_ROLES
 
 
 def _uuid_claim(claims: dict[str, Any], name: str, default: uuid.UUID | None = None) -> uuid.UUID:

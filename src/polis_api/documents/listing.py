@@ -16,6 +16,7 @@ from polis_api.documents.feed import SyncToken, token_since
 from polis_api.documents.geo import GEO_PARAMETERS, Geo, geo_where, nearest_first, parse_geo
 from polis_api.documents.repository import ListQuery
 from polis_api.documents.representations import JSON, Representation
+from polis_api.documents.visibility import VisibleTo
 from polis_api.errors import BadFilter, ValidationFailed
 from polis_api.filtering.ast import And, Node
 from polis_api.filtering.parser import parse_filter
@@ -125,12 +126,15 @@ def parse_list_request(
     *,
     geo: Geo | None = None,
     representation: Representation = JSON,
+    visible: VisibleTo | None = None,
 ) -> ListRequest:
     """``scope`` and ``scope_filter`` are what the route implies (a campaign's records,
     a campaign's statuses), applied before and beside the client's own filter.
 
     ``geo`` is the resource's place on the map, when it has one: the list then takes
     bbox=, near= and radius= (docs/geography.md).
+
+    ``visible`` limits a restricted caller to its assigned rows (docs/visibility.md).
     """
     known = _KNOWN | set(GEO_PARAMETERS) if geo is not None else _KNOWN
     since = _since(params, representation)
@@ -141,6 +145,8 @@ def parse_list_request(
         where += f" AND {compile_filter(equality_filter(path, value), ANY_DATA_PATH, bound)}"
     if scope_filter is not None:
         where += f" AND {compile_filter(scope_filter, ANY_DATA_PATH, bound)}"
+    if visible is not None:
+        where += f" AND {visible.where(bound)}"
     node = _filter_node(params, settings, known)
     if node is not None:
         where += f" AND {compile_filter(node, policy, bound)}"

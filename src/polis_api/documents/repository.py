@@ -18,7 +18,8 @@ import asyncpg
 from polis_api.documents.envelope import StoredDocument
 from polis_api.documents.geo import Geo
 from polis_api.documents.keys import NaturalKey
-from polis_api.filtering.to_sql import embedded_column
+from polis_api.documents.visibility import VisibleTo
+from polis_api.filtering.to_sql import Params, embedded_column
 
 _COLUMNS = (
     "id, customer_id, security_group_id, data, created, modified, created_by, modified_by, "
@@ -273,6 +274,20 @@ async def fetch_rendered(
     doc_id: uuid.UUID,
 ) -> Rendered | None:
     row = await conn.fetchrow(sql.get, customer_id, doc_id)
+    return Rendered(row[0], row[1]) if row is not None else None
+
+
+async def fetch_rendered_visible(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    sql: DocumentSql,
+    customer_id: uuid.UUID,
+    doc_id: uuid.UUID,
+    visible: VisibleTo,
+) -> Rendered | None:
+    """``fetch_rendered`` for a caller restricted to what is assigned to it."""
+    bound = Params([customer_id, doc_id])
+    text = f"{sql.get} AND {visible.where(bound)}"
+    row = await conn.fetchrow(text, *bound.values)
     return Rendered(row[0], row[1]) if row is not None else None
 
 

@@ -17,6 +17,7 @@ from polis_api.documents.envelope import StoredDocument
 from polis_api.documents.geo import Geo
 from polis_api.documents.keys import NaturalKey
 from polis_api.documents.repository import DocumentSql, Embed, statements
+from polis_api.documents.visibility import Visibility, VisibleTo, visible_to
 from polis_api.errors import ValidationFailed
 from polis_api.filtering.to_sql import ANY_DATA_PATH, FieldPolicy
 
@@ -115,6 +116,9 @@ class Resource:
     # Where each document is on the map (documents/geo.py): its lists then take bbox=,
     # near= and radius=, and answer Accept: application/geo+json.
     geo: Geo | None = None
+    # Which rows a canvasser or viewer still reads when the tenant switches
+    # viewUnassignedData off (documents/visibility.py); None: the setting does not apply.
+    visibility: Visibility | None = None
 
     @property
     def sql(self) -> DocumentSql:
@@ -136,6 +140,10 @@ class Resource:
     def owner(self, principal: Principal) -> uuid.UUID:
         """The customer id whose rows this caller reads."""
         return self.shared_owner if self.shared_owner is not None else principal.customer_id
+
+    def visible_to(self, principal: Principal) -> VisibleTo | None:
+        """The visibility rule this caller's reads must add, if any."""
+        return visible_to(self.visibility, principal, self.table)
 
     def permission(self, verb: str) -> str:
         return f"{verb}@{self.name}"

@@ -390,6 +390,7 @@ async def list_response(
         scope_filter,
         geo=resource.geo,
         representation=representation,
+        visible=resource.visible_to(principal),
     )
     pool = request.app.state.list_pool
     if listing.stream:

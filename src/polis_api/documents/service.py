@@ -55,10 +55,28 @@ async def get_document(
     principal: Principal,
     doc_id: uuid.UUID,
 ) -> Rendered:
-    rendered = await repo.fetch_rendered(conn, resource.sql, resource.owner(principal), doc_id)
+    visible = resource.visible_to(principal)
+    if visible is None:
+        rendered = await repo.fetch_rendered(conn, resource.sql, resource.owner(principal), doc_id)
+    else:
+        rendered = await repo.fetch_rendered_visible(
+            conn, resource.sql, resource.owner(principal), doc_id, visible
+        )
     if rendered is None:
         raise not_found(resource, doc_id)
     return rendered
+
+
+async def require_visible(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    resource: Resource,
+    principal: Principal,
+    doc_id: uuid.UUID,
+) -> None:
+    """404 when a restricted caller may not see this document (docs/visibility.md);
+    free for every other caller."""
+    if resource.visible_to(principal) is not None:
+        await get_document(conn, resource, principal, doc_id)
 
 
 def check_envelope(body: CreateBody[Any], principal: Principal) -> None:

@@ -32,7 +32,7 @@ from polis_api.documents.router import (
     list_response,
     precondition,
 )
-from polis_api.documents.service import required_etags
+from polis_api.documents.service import require_visible, required_etags
 from polis_api.documents.validation import dump_data
 from polis_api.errors import (
     FieldError,
@@ -43,6 +43,7 @@ from polis_api.errors import (
 from polis_api.resources import campaign_status_links as links
 from polis_api.resources import door_bulk
 from polis_api.resources import references as refs
+from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
 from polis_api.resources.door_records import (
     DOOR_RECORDS,
     SERVER_OWNED,
@@ -121,6 +122,7 @@ async def _door_pair(
     pair = await refs.contact_household_id(conn, principal, contact_id, household_id)
     if pair is None:
         raise NotFound(f"Contact {contact_id} is not associated with household {household_id}.")
+    await require_visible(conn, CONTACT_HOUSEHOLDS, principal, uuid.UUID(pair))
     return pair
 
 

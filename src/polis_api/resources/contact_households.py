@@ -19,6 +19,7 @@ from polis_api.documents.responses import DocumentOut, document_response, proble
 from polis_api.documents.router import EtagHeader, IfMatch, precondition
 from polis_api.errors import NotFound, invalid_field
 from polis_api.filtering.to_sql import FieldPolicy
+from polis_api.resources.assigned import ASSIGNED_DOOR
 from polis_api.resources.households import HOUSEHOLDS
 
 
@@ -43,6 +44,7 @@ CONTACT_HOUSEHOLDS = Resource(
     name="contact-households",
     prefix="/v1/contact-households",
     table="contact_households",
+    visibility=ASSIGNED_DOOR,
     data_model=ContactHouseholdData,
     hooks=ContactHouseholdHooks(),
     natural_key=("contactId", "householdId"),

@@ -29,6 +29,7 @@ from polis_api.documents.repository import Link
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
 from polis_api.documents.responses import PageOut, json_response, problem_responses
 from polis_api.errors import invalid_field
+from polis_api.resources.assigned import ASSIGNED_CONTACT
 from polis_api.resources.households import HOUSEHOLDS, HouseholdData
 
 # Bounds on what one contact may hold (each tested at and past its bound).
@@ -198,6 +199,7 @@ CONTACTS = Resource(
     name="contacts",
     prefix="/v2/contacts",
     table="contacts",
+    visibility=ASSIGNED_CONTACT,
     data_model=ContactData,
     hooks=ContactHooks(),
     natural_key=("externalId",),
@@ -267,7 +269,11 @@ async def households_of_contact(
 ) -> Response:
     settings = request.app.state.settings
     listing = parse_list_request(
-        request.query_params, HOUSEHOLDS.filterable, settings, principal.customer_id
+        request.query_params,
+        HOUSEHOLDS.filterable,
+        settings,
+        principal.customer_id,
+        visible=HOUSEHOLDS.visible_to(principal),
     )
     async with request.app.state.list_pool.acquire() as conn:
         await service.get_document(conn, CONTACTS, principal, id)

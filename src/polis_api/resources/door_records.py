@@ -23,6 +23,7 @@ from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import Resource, WriteContext
 from polis_api.documents.validation import validate_data
 from polis_api.errors import Conflict, PreconditionFailed
+from polis_api.resources.assigned import NAMES_ASSIGNED_DOOR
 from polis_api.resources.common import Text
 from polis_api.workflow.door import StatusInfo, apply_status, new_record
 from polis_api.workflow.states import ContactState, ListType
@@ -66,6 +67,7 @@ DOOR_RECORDS = Resource(
     name="contact-household-campaigns",
     prefix="/v1/contact-household-campaigns",
     table="contact_household_campaigns",
+    visibility=NAMES_ASSIGNED_DOOR,
     data_model=DoorRecordData,
     natural_key=("campaignId", "contactHouseholdId"),
     routes=frozenset(),

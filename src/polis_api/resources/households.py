@@ -11,6 +11,7 @@ from polis_api.documents.geo import Geo
 from polis_api.documents.resource import DocumentHooks, Resource
 from polis_api.errors import ValidationFailed
 from polis_api.filtering.to_sql import FieldPolicy
+from polis_api.resources.assigned import ASSIGNED_HOUSEHOLD
 from polis_api.resources.common import Text
 
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -63,6 +64,7 @@ HOUSEHOLDS = Resource(
     name="households",
     prefix="/v2/households",
     table="households",
+    visibility=ASSIGNED_HOUSEHOLD,
     data_model=HouseholdData,
     hooks=HouseholdHooks(),
     natural_key=("externalId",),

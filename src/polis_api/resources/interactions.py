@@ -18,6 +18,7 @@ from polis_api.errors import invalid_field
 from polis_api.filtering.to_sql import FieldPolicy
 from polis_api.resources import references as refs
 from polis_api.resources import survey_versions
+from polis_api.resources.assigned import NAMES_ASSIGNED_DOOR
 from polis_api.resources.common import Text
 from polis_api.resources.door_records import update_door
 from polis_api.workflow import quality
@@ -184,6 +185,8 @@ INTERACTIONS = Resource(
     prefix="/v2/interactions",
     table="interactions",
     data_model=InteractionData,
+    # A door's history: a restricted caller sees only its assigned doors' interactions.
+    visibility=NAMES_ASSIGNED_DOOR,
     create_body=InteractionCreateBody,
     # The phone's outbox in one call: each knock written (and its door moved) alone.
     item_bulk_path="/v2/interactions/bulk",

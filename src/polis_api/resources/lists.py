@@ -16,6 +16,7 @@ from pydantic import Field
 from polis_api.documents.envelope import DataModel
 from polis_api.documents.repository import Embed
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
+from polis_api.resources.assigned import NAMES_ASSIGNED_DOOR
 from polis_api.resources.common import NonEmptyText, Text
 from polis_api.resources.contacts import CONTACTS
 from polis_api.resources.households import HOUSEHOLDS
@@ -74,6 +75,8 @@ LIST_MEMBERS = Resource(
     prefix="/v1/lists/{listId}/contact-households",
     table="list_members",
     data_model=ListMemberData,
+    # A member shows its contact and household: a restricted caller sees only its doors.
+    visibility=NAMES_ASSIGNED_DOOR,
     # Written only through the list's routes (resources/list_members.py).
     routes=frozenset(),
     natural_key=("listId", "contactId", "householdId"),

@@ -16,6 +16,7 @@ from polis_api.resources import (
     list_members,
     segment_routes,
     survey_versions,
+    tenant_settings,
     turf_routes,
     walklist_download,
     walklist_routes,
@@ -146,5 +147,6 @@ def routers() -> list[APIRouter]:
         turf_routes.router,
         walklist_routes.router,
         walklist_download.router,
+        tenant_settings.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

@@ -59,6 +59,7 @@ async def turf_doors(turfId: uuid.UUID, request: Request, principal: CanRead) ->
         settings,
         principal.customer_id,
         scope={"/data/campaignId": str(turf["campaignId"])},
+        visible=DOOR_RECORDS.visible_to(principal),
     )
     listing = _inside(listing, polygon)
     if listing.stream:

@@ -152,7 +152,10 @@ async def bulk_create(
 
 
 def creation_order(resource: Resource, model: type[CreateBody[Any]], raw: Any) -> tuple[str, ...]:
-    """Where an unparsed bulk item sorts among others: by the natural key it would hold."""
+    """Where an unparsed bulk item sorts among others: by the natural key it would hold,
+    else by the fields its hooks lock (read from the raw item: parsed once, when written)."""
+    if not resource.natural_keys:
+        return _lock_order(resource, raw)
     try:
         item = model.model_validate(raw)
     except ValidationError:
@@ -169,6 +172,13 @@ def _key_order(resource: Resource, item: CreateBody[Any]) -> tuple[str, ...]:
         value = key.normalise(data)
         if value is not None:
             return (key.label, *value)
+    return ()
+
+
+def _lock_order(resource: Resource, raw: Any) -> tuple[str, ...]:
+    data = raw.get("data") if isinstance(raw, dict) else None
+    if not isinstance(data, dict):
+        data = raw if isinstance(raw, dict) else {}  # a flat item, or one that fails later
     return tuple(str(data.get(field, "")) for field in resource.lock_order)
 
 

@@ -273,20 +273,16 @@ def _item_bulk_router(resource: Resource) -> APIRouter:
         )
         return json_response(written, 207)
 
-    router.add_api_route(
+    _add_item_route(
+        router,
+        resource,
         resource.item_bulk_path,
         bulk_items,
-        methods=["POST"],
-        status_code=207,
+        "POST",
         summary=f"Create many {resource.label} documents, each item on its own",
-        description=ITEM_BULK_DESCRIPTION.format(label=resource.label, prefix=resource.prefix),
-        responses={
-            207: {"model": ItemResultsOut[data_model], "description": "One answer per item"},
-            **problem_responses(400, 401, 403, 409, 413, 415),
-        },
+        description=ITEM_BULK_DESCRIPTION,
+        errors=(400, 401, 403, 409, 413, 415),
     )
-    methods = _bulk_methods(resource, resource.item_bulk_path)
-    _refuse_other_methods(router, resource.item_bulk_path, methods)
     return router
 
 
@@ -295,7 +291,6 @@ def _item_patch_router(resource: Resource) -> APIRouter:
     assert resource.item_patch_path is not None
     router = APIRouter(tags=[resource.label])
     can_modify = Depends(require(resource.permission("modify")))
-    data_model: Any = resource.data_model
     example = None
     if resource.patch_example is not None:
         item = {"id": "<document id>", "etag": "<its etag>", "data": resource.patch_example}
@@ -323,21 +318,48 @@ def _item_patch_router(resource: Resource) -> APIRouter:
         )
         return json_response(written, 207)
 
-    router.add_api_route(
+    _add_item_route(
+        router,
+        resource,
         resource.item_patch_path,
         bulk_patch,
-        methods=["PATCH"],
-        status_code=207,
+        "PATCH",
         summary=f"Patch many {resource.label} documents, each item on its own",
-        description=ITEM_PATCH_DESCRIPTION.format(label=resource.label, prefix=resource.prefix),
+        description=ITEM_PATCH_DESCRIPTION,
+        errors=(400, 401, 403, 413, 415),
+    )
+    return router
+
+
+def _add_item_route(
+    router: APIRouter,
+    resource: Resource,
+    path: str,
+    handler: Callable[..., Any],
+    method: str,
+    *,
+    summary: str,
+    description: str,
+    errors: tuple[int, ...],
+) -> None:
+    """A route answering one result per item (HTTP 207); other methods on it are 405."""
+    data_model: Any = resource.data_model
+    router.add_api_route(
+        path,
+        handler,
+        methods=[method],
+        status_code=207,
+        summary=summary,
+        description=description.format(label=resource.label, prefix=resource.prefix),
         responses={
-            207: {"model": ItemResultsOut[data_model], "description": "One answer per item"},
-            **problem_responses(400, 401, 403, 413, 415),
+            207: {
+                "model": ItemResultsOut[data_model],
+                "description": "One answer per item",
+            },
+            **problem_responses(*errors),
         },
     )
-    methods = _bulk_methods(resource, resource.item_patch_path)
-    _refuse_other_methods(router, resource.item_patch_path, methods)
-    return router
+    _refuse_other_methods(router, path, _bulk_methods(resource, path))
 
 
 def _by_id(raw: Any) -> str:

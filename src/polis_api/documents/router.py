@@ -21,10 +21,15 @@ from polis_api.documents.bulk_results import (
     write_items,
 )
 from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
-from polis_api.documents.listing import GEO_LIST_PARAMETERS, LIST_PARAMETERS, parse_list_request
+from polis_api.documents.listing import (
+    GEO_LIST_PARAMETERS,
+    LIST_PARAMETERS,
+    ListRequest,
+    parse_list_request,
+)
 from polis_api.documents.patch import PatchLimits
 from polis_api.documents.repository import Rendered
-from polis_api.documents.representations import GEOJSON, JSON, negotiate
+from polis_api.documents.representations import GEOJSON, JSON, Representation, negotiate
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import (
     DocumentOut,
@@ -414,9 +419,21 @@ async def list_response(
         representation=representation,
         visible=resource.visible_to(principal),
     )
+    return await answer_list(request, resource, principal, listing, representation)
+
+
+async def answer_list(
+    request: Request,
+    resource: Resource,
+    principal: Principal,
+    listing: ListRequest,
+    representation: Representation = JSON,
+) -> Response:
+    """Answer a parsed list request: one page, or everything streamed."""
     pool = request.app.state.list_pool
     if listing.stream:
-        return ListStream(pool, resource, listing, principal, StreamBounds.of(settings))
+        bounds = StreamBounds.of(request.app.state.settings)
+        return ListStream(pool, resource, listing, principal, bounds)
     async with pool.acquire() as conn:
         body = await service.list_page(conn, resource, listing)
     return Response(content=body, media_type=representation.media_type)

@@ -15,11 +15,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from polis_api.auth import Principal, require
-from polis_api.documents import service
 from polis_api.documents.listing import LIST_PARAMETERS, ListRequest, parse_list_request
-from polis_api.documents.responses import PageOut, json_response, problem_responses
-from polis_api.documents.router import LIST_DESCRIPTION
-from polis_api.documents.streaming import ListStream, StreamBounds
+from polis_api.documents.responses import PageOut, problem_responses
+from polis_api.documents.router import LIST_DESCRIPTION, answer_list
 from polis_api.resources import door_places
 from polis_api.resources import references as refs
 from polis_api.resources.door_records import DOOR_RECORDS, DoorRecordData
@@ -61,17 +59,7 @@ async def turf_doors(turfId: uuid.UUID, request: Request, principal: CanRead) ->
         scope={"/data/campaignId": str(turf["campaignId"])},
         visible=DOOR_RECORDS.visible_to(principal),
     )
-    listing = _inside(listing, polygon)
-    if listing.stream:
-        return ListStream(
-            request.app.state.list_pool,
-            DOOR_RECORDS,
-            listing,
-            principal,
-            StreamBounds.of(settings),
-        )
-    async with request.app.state.list_pool.acquire() as conn:
-        return json_response(await service.list_page(conn, DOOR_RECORDS, listing))
+    return await answer_list(request, DOOR_RECORDS, principal, _inside(listing, polygon))
 
 
 def _inside(listing: ListRequest, polygon: Polygon) -> ListRequest:

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from polis_api import jsoncodec
 from polis_api.auth import CHECKED_PERMISSIONS, Principal, TokenVerifier, authorization_header
 from polis_api.errors import ApiError, Conflict, ValidationFailed
+from polis_api.middleware import read_whole_body
 from polis_api.problems import problem_response
 
 HEADER = b"idempotency-key"
@@ -84,7 +85,7 @@ class IdempotencyMiddleware:
             await problem_response(exc)(scope, receive, send)
             return
         try:
-            body = await _read_body(receive)
+            body = await read_whole_body(receive)  # BodyGuard checked its size and length
         except ClientDisconnect:
             return  # the body never arrived whole: nothing runs, nothing is kept
         fingerprint = _fingerprint(scope, body)
@@ -253,20 +254,6 @@ def _principal_of(scope: Scope) -> Principal | None:
         return verifier.verify(token.strip())
     except ApiError:
         return None
-
-
-async def _read_body(receive: Receive) -> bytes:
-    """The whole body; a client gone before its last chunk raises ClientDisconnect."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        if message["type"] != "http.request":
-            continue
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _fingerprint(scope: Scope, body: bytes) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -50,7 +52,7 @@ class BodyGuard:
             # handler raw bytes and answer with a confusing "not an object" error.
             scope = {**scope, "headers": [*scope["headers"], _JSON_CONTENT_TYPE]}
         try:
-            body = await _read_whole_body(receive, limit, _declared_length(headers))
+            body = await read_whole_body(receive, limit, _declared_length(headers))
         except ClientDisconnect:
             return  # nobody is listening, and nothing may run on part of a body
         except ApiError as exc:
@@ -59,7 +61,9 @@ class BodyGuard:
         await self.app(scope, _replaying(body, receive), send)
 
 
-async def _read_whole_body(receive: Receive, limit: int, declared: int | None) -> bytes:
+async def read_whole_body(
+    receive: Receive, limit: int = sys.maxsize, declared: int | None = None
+) -> bytes:
     """The complete body, or ClientDisconnect / an ApiError: never a part of it."""
     chunks = []
     received = 0

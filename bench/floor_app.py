@@ -13,7 +13,10 @@ Routes: ``GET /v2/interactions/{id}`` and
 ``GET /v2/interactions?filter[/data/campaignId]=<id>&limit=50&skip=<n>``; for issue 10
 ``GET /v1/lists/{id}/contact-households?limit=<n>`` (a page, or past the page size
 the whole list through a cursor, as polis-api streams it) and ``POST /v2/contacts/bulk``
-(every item in one INSERT; the per-item 207 answer polis-api gives). The list
+(every item in one INSERT; the per-item 207 answer polis-api gives); for issue 13 the
+write floor, ``POST /v2/interactions`` and ``POST /v2/interactions/bulk``: the very
+interaction INSERT and door-record lock and UPDATE polis-api issues, one transaction
+per request (a bulk call: its items in door order, each its own insert and update). The list
 statements are the ones the server's own code builds; like polis-api's list pool,
 they are planned for their values. What the floor leaves out is polis-api's own
 bookkeeping: auth, rate limiting, the stream-slot lock, validating each contact.
@@ -33,11 +36,16 @@ from common import WRITER
 from starlette.datastructures import QueryParams
 
 from polis_api.config import Settings
+from polis_api.db import _init_connection
+from polis_api.documents import repository as repo
 from polis_api.documents.bulk_results import ItemOutcome, render
 from polis_api.documents.envelope import StoredDocument, utc_now_ms
 from polis_api.documents.listing import parse_list_request
 from polis_api.documents.repository import document_json_sql, list_sql, page_sql
+from polis_api.resources.door_records import DOOR_RECORDS
+from polis_api.resources.interactions import INTERACTIONS
 from polis_api.resources.lists import LIST_MEMBERS, LISTS
+from polis_api.workflow.door import apply_interaction, should_follow
 
 TENANT = uuid.UUID(os.environ["BENCH_TENANT"])
 WRITER_ID = uuid.UUID(WRITER)
@@ -104,6 +112,7 @@ NOT_WRITTEN = orjson.dumps(
 ).decode()
 
 pool: asyncpg.Pool | None = None
+write_pool: asyncpg.Pool | None = None
 list_pool: asyncpg.Pool | None = None
 
 
@@ -113,7 +122,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     path = scope["path"]
     assert pool is not None
-    if path.startswith(PREFIX + "/"):
+    if path == PREFIX + "/bulk" and scope["method"] == "POST":
+        await post_interactions_bulk(receive, send)
+    elif path.startswith(PREFIX + "/"):
         try:
             doc_id = uuid.UUID(path[len(PREFIX) + 1 :])
         except ValueError:
@@ -124,6 +135,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await respond(send, 404, b'{"detail":"not found"}')
             return
         await respond(send, 200, row[0].encode(), [(b"etag", f'"{row[1]}"'.encode())])
+    elif path == PREFIX and scope["method"] == "POST":
+        await post_interaction(receive, send)
     elif path == PREFIX:
         query = dict(parse_qsl(scope["query_string"].decode()))
         limit, skip = int(query.get("limit", 100)), int(query.get("skip", 0))
@@ -210,6 +223,68 @@ async def contacts_bulk(receive: Any, send: Any) -> None:
     await respond(send, 207, render(outcomes).encode())
 
 
+# --- issue 13: the write floor ----------------------------------------------------------
+
+
+async def post_interaction(receive: Any, send: Any) -> None:
+    """The knock and its door in one transaction: what polis-api's write must at least do."""
+    assert write_pool is not None
+    data = orjson.loads(await read_body(receive))
+    async with write_pool.acquire() as conn, conn.transaction():
+        body = await write_knock(conn, data, utc_now_ms())
+    if body is None:
+        await respond(send, 409, NOT_WRITTEN.encode())
+        return
+    await respond(send, 201, body.encode())
+
+
+async def post_interactions_bulk(receive: Any, send: Any) -> None:
+    """The outbox: every knock in one transaction, door by door (polis-api's lock order),
+    answered per item as polis-api answers."""
+    assert write_pool is not None
+    items = orjson.loads(await read_body(receive))["data"]
+    order = sorted(
+        range(len(items)),
+        key=lambda n: (items[n]["campaignId"], items[n]["contactHouseholdId"]),
+    )
+    outcomes: list[ItemOutcome | None] = [None] * len(items)
+    now = utc_now_ms()
+    async with write_pool.acquire() as conn, conn.transaction():
+        for n in order:
+            body = await write_knock(conn, items[n], now)
+            outcomes[n] = ItemOutcome(201, body) if body else ItemOutcome(409, NOT_WRITTEN)
+    await respond(send, 207, render([o for o in outcomes if o is not None]).encode())
+
+
+async def write_knock(conn: asyncpg.Connection, data: dict[str, Any], now: Any) -> str | None:
+    """Insert the interaction, then lock its door and move it if this knock is the latest."""
+    doc_id = uuid.UUID(data.pop("id")) if "id" in data else uuid.uuid4()
+    doc = StoredDocument(
+        id=doc_id,
+        customer_id=TENANT,
+        security_group_id=TENANT,
+        data=data,
+        created=now,
+        modified=now,
+        created_by=WRITER_ID,
+        modified_by=WRITER_ID,
+    )
+    body = await repo.insert(conn, INTERACTIONS.sql, doc, doc.etag("interactions"))
+    if body is None:
+        return None
+    door = await repo.fetch_for_write_by_natural_key(
+        conn, DOOR_RECORDS.sql, TENANT, [data["campaignId"], data["contactHouseholdId"]]
+    )
+    if door is not None and should_follow(door[0].data, data["timestamp"]):
+        current, etag = door
+        moved = apply_interaction(current.data, data, None, None, interaction_id=str(doc_id))
+        revised = current.revised(data=moved, by=WRITER_ID, at=now)
+        await repo.update_if_etag(
+            conn, DOOR_RECORDS.sql, revised, revised.etag("contact-household-campaigns"), etag
+        )
+    return body
+
+
 async def read_body(receive: Any) -> bytes:
     parts = []
     while True:
@@ -235,12 +310,20 @@ async def keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def lifespan(receive: Any, send: Any) -> None:
-    global pool, list_pool
+    global pool, list_pool, write_pool
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             pool = await asyncpg.create_pool(
                 os.environ["DATABASE_URL"], min_size=2, max_size=10, reset=keep_session
+            )
+            # polis-api's own jsonb codec: the knocks bind documents as Python objects.
+            write_pool = await asyncpg.create_pool(
+                os.environ["DATABASE_URL"],
+                min_size=2,
+                max_size=10,
+                reset=keep_session,
+                init=_init_connection,
             )
             list_pool = await asyncpg.create_pool(
                 os.environ["DATABASE_URL"],
@@ -251,7 +334,7 @@ async def lifespan(receive: Any, send: Any) -> None:
             )
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            for opened in (pool, list_pool):
+            for opened in (pool, list_pool, write_pool):
                 if opened is not None:
                     await opened.close()
             await send({"type": "lifespan.shutdown.complete"})

@@ -40,6 +40,9 @@ APPS = ("polis-api", "floor", "naive")
 READS = ("get-interaction", "list-50", "list-50-deep")
 # Issue 10's joined read: the floor serves it too, the naive app does not.
 MEMBER_READS = ("members-page", "members-all")
+# Issue 13's write floor: the same knock (and outbox) the floor writes without the rest.
+WRITES = ("post-interaction", "bulk-interactions")
+BULK_KNOCKS = 200  # items per outbox call, as a phone back from a dead zone sends them
 PAGE_SIZE = Settings.model_fields["max_page_size"].default  # the largest page polis-api gives
 QUIET = 15  # percent of all cores busy before the run counts as a quiet machine
 
@@ -64,6 +67,13 @@ def endpoints(
             Endpoint("list-50-deep", "list_interactions.lua", {"BENCH_SKIP": str(deep_skip)}),
             Endpoint("delta-sync", "delta_sync.lua"),
             Endpoint("post-interaction", "post_interaction.lua", write=True),
+            Endpoint(
+                "bulk-interactions",
+                "bulk_interactions.lua",
+                {"BENCH_ITEMS": str(BULK_KNOCKS)},
+                write=True,
+                connections=(4,),
+            ),
             Endpoint("patch-campaign", "patch_campaign.lua", prepare=fresh_etags, write=True),
             members("members-page", PAGE_SIZE),
             members("members-all", LIMIT_ALL),
@@ -257,7 +267,7 @@ class Run:
                 self.contacts_bulk(server)
         finally:
             server.stop()
-            if app == "polis-api":
+            if app in ("polis-api", "floor"):
                 asyncio.run(scenarios.remove_benchmark_writes(self.url))
 
     def window(self) -> dict[str, Any]:
@@ -265,7 +275,9 @@ class Run:
 
     def endpoint_list(self, app: str) -> list[Endpoint]:
         every = endpoints(self.url, self.data_dir, self.deep_skip, self.args.member_connections)
-        names = {"polis-api": list(every), "floor": [*READS, *MEMBER_READS]}.get(app, list(READS))
+        names = {"polis-api": list(every), "floor": [*READS, *MEMBER_READS, *WRITES]}.get(
+            app, list(READS)
+        )
         if self.args.endpoints:
             names = [n for n in names if n in self.args.endpoints]
         return [every[n] for n in names]

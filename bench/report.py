@@ -157,9 +157,9 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     for w, c in cases:
         f = _ratio(_find(rows, "polis-api", w, "list-50", c), _find(rows, "floor", w, "list-50", c))
         if f is not None:
-            lst.append(f >= 0.75)
+            lst.append(f >= 0.8)
             detail.append(f"{w}w/{c}c: {f:.2f}x")
-    out.append(("list-50 ≥ 0.75x floor", _verdict(lst), "; ".join(detail)))
+    out.append(("list-50 ≥ 0.8x floor", _verdict(lst), "; ".join(detail)))
 
     deep, detail = [], []
     for w, c in cases:
@@ -169,7 +169,19 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             ratio = far["p50_ms"] / first["p50_ms"]
             deep.append(ratio <= 2)
             detail.append(f"{w}w/{c}c: {ratio:.2f}x")
-    out.append(("deep page p50 ≤ 2x first page p50", _verdict(deep), "; ".join(detail)))
+    out.append(("deep page (skip) p50 ≤ 2x first page p50", _verdict(deep), "; ".join(detail)))
+
+    keyset, detail = [], []
+    for w, c in cases:
+        first = _find(rows, "polis-api", w, "list-50", c)
+        far = _find(rows, "polis-api", w, "list-50-after", c)
+        if first and far:
+            ratio = far["p50_ms"] / first["p50_ms"]
+            keyset.append(ratio <= 1.5)
+            detail.append(f"{w}w/{c}c: {ratio:.2f}x")
+    out.append(
+        ("deep page (after=) p50 ≤ 1.5x first page p50", _verdict(keyset), "; ".join(detail))
+    )
 
     post, detail = [], []
     for w, c in cases:

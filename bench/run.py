@@ -53,6 +53,9 @@ def endpoints(
     def fresh_etags() -> None:
         asyncio.run(scenarios.write_patch_etags(url, data_dir))
 
+    def deep_tokens() -> None:
+        asyncio.run(scenarios.write_deep_after_tokens(url, data_dir, deep_skip))
+
     def members(name: str, limit: int) -> Endpoint:
         return Endpoint(
             name, "list_members.lua", {"BENCH_LIMIT": str(limit)}, connections=member_conns
@@ -65,6 +68,8 @@ def endpoints(
             Endpoint("get-campaign", "get_campaign.lua"),
             Endpoint("list-50", "list_interactions.lua"),
             Endpoint("list-50-deep", "list_interactions.lua", {"BENCH_SKIP": str(deep_skip)}),
+            # The same deep page by keyset: meta.next's after= token (issue 13).
+            Endpoint("list-50-after", "list_interactions_after.lua", prepare=deep_tokens),
             Endpoint("delta-sync", "delta_sync.lua"),
             Endpoint("post-interaction", "post_interaction.lua", write=True),
             Endpoint(

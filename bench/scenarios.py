@@ -28,7 +28,11 @@ from common import (
 )
 from dataset import COLUMNS, Row, document_row
 from servers import Server, rss_bytes
+from starlette.datastructures import QueryParams
 
+from polis_api.config import Settings
+from polis_api.documents.listing import parse_list_request
+from polis_api.resources.interactions import INTERACTIONS
 from polis_api.workflow.door import StatusInfo, apply_status, new_record
 
 TOKENS = 1000  # phones: each token has its own rate-limit budget, as in the field
@@ -50,6 +54,37 @@ async def write_patch_etags(url: str, folder: Path) -> None:
     finally:
         await conn.close()
     (folder / "patch_campaigns.txt").write_text("".join(f"{r[0]} {r[1]}\n" for r in rows))
+
+
+async def write_deep_after_tokens(url: str, folder: Path, skip: int) -> None:
+    """For each read campaign, the after= token that continues its list past row
+    ``skip``, as polis-api's meta.next gives it (for list_interactions_after.lua)."""
+    settings = Settings()
+    lines = []
+    conn = await asyncpg.connect(url)
+    try:
+        for campaign in (folder / "read_campaigns.txt").read_text().split():
+            listing = parse_list_request(
+                QueryParams(f"filter[/data/campaignId]={campaign}&limit=50"),
+                INTERACTIONS.field_policy,
+                settings,
+                TENANT,
+                keyset_paging=True,
+            )
+            keyset = listing.query.keyset
+            assert keyset is not None and [k.expression for k in keyset.keys] == ["id"]
+            last = await conn.fetchval(
+                "SELECT id::text FROM interactions WHERE customer_id = $1 AND NOT is_deleted "
+                "AND (data ->> 'campaignId') = $2 ORDER BY id LIMIT 1 OFFSET $3",
+                TENANT,
+                campaign,
+                skip - 1,
+            )
+            token = keyset.token_after([last, "uuid"])
+            lines.append(f"{campaign} {token}\n")
+    finally:
+        await conn.close()
+    (folder / "deep_after.txt").write_text("".join(lines))
 
 
 async def remove_benchmark_writes(url: str) -> int:

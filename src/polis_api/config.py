@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         gt=0,
         description="The largest radius= (miles) a near= list takes; more is a 400.",
     )
+    max_page_token_length: int = Field(
+        default=2048,
+        gt=0,
+        description="Characters an after= page token may have; a longer one is a 400. "
+        "A page whose sort values would need more gives no meta.next.",
+    )
     max_token_length: int = Field(
         default=8192,
         gt=0,

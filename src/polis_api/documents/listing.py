@@ -1,5 +1,5 @@
 """List parameters (docs/api.md, Lists): both filter spellings, limit/skip, both sort spellings,
-and since= for the change feed (docs/sync.md)."""
+after= for keyset pages (documents/keyset.py) and since= for the change feed (docs/sync.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from polis_api import jsoncodec
 from polis_api.config import Settings
 from polis_api.documents.feed import SyncToken, token_since
 from polis_api.documents.geo import GEO_PARAMETERS, Geo, geo_where, nearest_first, parse_geo
+from polis_api.documents.keyset import Keyset, SortKey, after_predicate, keyset_for
 from polis_api.documents.repository import ListQuery
 from polis_api.documents.representations import JSON, Representation
 from polis_api.documents.visibility import VisibleTo
@@ -36,7 +37,7 @@ _DIRECTIONS = {"ASC", "DESC"}
 _KNOWN = {"filter", "limit", "skip", "sort", "count", "since"}
 # A feed comes in change order from a position, so these list options make no sense there
 # (nor bbox/near: a document leaving the box would never reach the phone as a change).
-_NOT_WITH_SINCE = ("skip", "sort", "count")
+_NOT_WITH_SINCE = ("skip", "sort", "count", "after")
 _DIGITS = re.compile(r"[0-9]{1,20}")
 
 
@@ -84,6 +85,12 @@ LIST_PARAMETERS = [
 
 
 # OpenAPI for the lists of documents on the map (docs/geography.md).
+# Only where service.list_page answers (the generic list routes): it gives meta.next.
+AFTER_PARAMETER = _query_parameter(
+    "after",
+    {"type": "string", "maxLength": 2048},
+    "Continue after the full page whose meta.next this is (same filter, sort and limit).",
+)
 GEO_LIST_PARAMETERS = [
     _query_parameter(
         "bbox",
@@ -127,6 +134,7 @@ def parse_list_request(
     geo: Geo | None = None,
     representation: Representation = JSON,
     visible: VisibleTo | None = None,
+    keyset_paging: bool = False,
 ) -> ListRequest:
     """``scope`` and ``scope_filter`` are what the route implies (a campaign's records,
     a campaign's statuses), applied before and beside the client's own filter.
@@ -135,8 +143,13 @@ def parse_list_request(
     bbox=, near= and radius= (docs/geography.md).
 
     ``visible`` limits a restricted caller to its assigned rows (docs/visibility.md).
+
+    ``keyset_paging``: the route answers pages through ``service.list_page``, which
+    gives ``meta.next``; it then takes ``after=`` too.
     """
     known = _KNOWN | set(GEO_PARAMETERS) if geo is not None else _KNOWN
+    if keyset_paging:
+        known = known | {"after"}
     since = _since(params, representation)
     bound = Params([customer_id])
     # A feed includes deleted documents: they are the tombstones a phone must see.
@@ -154,15 +167,24 @@ def parse_list_request(
     if since is not None:
         return _feed_request(since, where, bound, limit, settings)
     skip = _non_negative_int(params, "skip", 0)
-    order_by = _order_by(params.getlist("sort"), policy, settings.max_sort_terms)
+    terms = _order_terms(params.getlist("sort"), policy, settings.max_sort_terms)
+    order_by = ", ".join(terms)
     located = geo is not None and (
         representation is not JSON or any(name in params for name in GEO_PARAMETERS)
     )
+    nearest = False
     if geo is not None and located:
         wanted = parse_geo(params, settings.max_near_radius_miles)
         where += f" AND {geo_where(geo, wanted, bound)}"
         if wanted is not None and wanted.near is not None and not params.getlist("sort"):
-            order_by = nearest_first(geo, wanted.near, bound)
+            order_by, nearest = nearest_first(geo, wanted.near, bound), True
+    keyset = None
+    if keyset_paging and not nearest:
+        keys = [SortKey.from_order_term(term) for term in terms]
+        keyset = keyset_for(keys, where, bound.values, settings.max_page_token_length)
+        where = _continue_after(params, keyset, where, bound, skip)
+    elif "after" in params:
+        raise ValidationFailed("'after' cannot continue a list sorted by near=; page it with skip.")
     return ListRequest(
         query=ListQuery(
             where=where,
@@ -171,6 +193,7 @@ def parse_list_request(
             limit=limit,
             skip=skip,
             located=located,
+            keyset=keyset,
         ),
         count=_boolean(params, "count"),
         # Beyond one page a client wants "everything": stream it rather than buffer.
@@ -247,7 +270,22 @@ def _filter_node(params: QueryParams, settings: Settings, known: set[str]) -> No
     return clauses[0] if len(clauses) == 1 else And(tuple(clauses))
 
 
-def _order_by(values: list[str], policy: FieldPolicy, max_terms: int) -> str:
+def _continue_after(
+    params: QueryParams, keyset: Keyset, where: str, bound: Params, skip: int
+) -> str:
+    """``where`` narrowed to the rows after the ``after=`` token, when one is sent."""
+    values = params.getlist("after")
+    if not values:
+        return where
+    if len(values) > 1:
+        raise ValidationFailed("Send at most one 'after' token.")
+    if skip:
+        raise ValidationFailed("'after' and 'skip' cannot be combined: 'after' is the position.")
+    predicate = after_predicate(keyset, values[0], bound)
+    return f"{where} AND {predicate}"
+
+
+def _order_terms(values: list[str], policy: FieldPolicy, max_terms: int) -> list[str]:
     """``sort=["data/name","ASC"]`` or ``sort=/data/name&sort=ASC``; ties broken by id.
 
     At most ``max_terms`` paths (POLIS_MAX_SORT_TERMS): each is an ORDER BY key, and
@@ -273,7 +311,7 @@ def _order_by(values: list[str], policy: FieldPolicy, max_terms: int) -> str:
             raise
     if not any(term.startswith("id ") for term in terms):
         terms.append("id ASC")
-    return ", ".join(terms)
+    return terms
 
 
 def _sort_pairs(tokens: list[str]) -> list[tuple[str, str | None]]:

@@ -18,6 +18,7 @@ import asyncpg
 from polis_api.documents.envelope import StoredDocument
 from polis_api.documents.geo import Geo
 from polis_api.documents.keys import NaturalKey
+from polis_api.documents.keyset import Keyset
 from polis_api.documents.visibility import VisibleTo
 from polis_api.filtering.to_sql import Params, embedded_column
 
@@ -450,6 +451,8 @@ class ListQuery:
     skip: int
     # Rows carry their household (DocumentSql.located_source): a geo list.
     located: bool = False
+    # Set when the list can be continued by a meta.next page token (documents/keyset.py).
+    keyset: Keyset | None = None
 
     def source(self, sql: DocumentSql) -> str:
         return sql.located_source if self.located else sql.source
@@ -465,17 +468,21 @@ def list_sql(sql: DocumentSql, query: ListQuery, item: str | None = None) -> tup
     return text, [*query.params, query.limit, query.skip]
 
 
-def page_sql(sql: DocumentSql, query: ListQuery, item: str | None = None) -> tuple[str, list[Any]]:
+def page_sql(
+    sql: DocumentSql, query: ListQuery, item: str | None = None, *, with_keys: bool = False
+) -> tuple[str, list[Any]]:
     """One page: find its ids first, then render only those documents.
 
     Rendering in the same scan as OFFSET would build JSON for every skipped row
     (a deep page cost 170 ms where the first cost 1 ms); the inner query can be
-    answered from an index alone. ``$1`` is always the tenant.
+    answered from an index alone. ``$1`` is always the tenant. ``with_keys`` adds
+    each row's sort values (documents/keyset.py), for the next page's token.
     """
     limit_at = len(query.params) + 1
     source = query.source(sql)
+    keys = f", {query.keyset.columns}" if with_keys and query.keyset is not None else ""
     text = (
-        f"SELECT ({item or sql.listed})::text FROM {source} JOIN ("
+        f"SELECT ({item or sql.listed})::text{keys} FROM {source} JOIN ("
         f"SELECT id AS page_id FROM {source} WHERE {query.where} "
         f"ORDER BY {query.order_by} LIMIT ${limit_at} OFFSET ${limit_at + 1}"
         f") AS page ON id = page.page_id WHERE customer_id = $1 ORDER BY {query.order_by}"
@@ -579,6 +586,20 @@ async def fetch_page(
 ) -> list[str]:
     text, args = page_sql(sql, query, item)
     return [row[0] for row in await conn.fetch(text, *args)]
+
+
+async def fetch_page_and_next(
+    conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery, item: str, keyed: bool
+) -> tuple[list[str], str | None]:
+    """A page and, when it is full and the list pages by keyset, the next page's token."""
+    with_keys = keyed and query.keyset is not None
+    text, args = page_sql(sql, query, item, with_keys=with_keys)
+    records = await conn.fetch(text, *args)
+    rows = [record[0] for record in records]
+    if not with_keys or not records or len(records) < query.limit:
+        return rows, None
+    assert query.keyset is not None
+    return rows, query.keyset.token_after(records[-1][1:])
 
 
 async def count(conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery) -> int:

@@ -22,6 +22,7 @@ from polis_api.documents.bulk_results import (
 )
 from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
 from polis_api.documents.listing import (
+    AFTER_PARAMETER,
     GEO_LIST_PARAMETERS,
     LIST_PARAMETERS,
     ListRequest,
@@ -390,7 +391,8 @@ def _refuse_other_methods(router: APIRouter, path: str, allowed: list[str]) -> N
 
 def list_parameters(resource: Resource) -> list[dict[str, object]]:
     """The list's query parameters for OpenAPI: bbox/near/radius when it is on the map."""
-    return LIST_PARAMETERS + (GEO_LIST_PARAMETERS if resource.geo is not None else [])
+    geo = GEO_LIST_PARAMETERS if resource.geo is not None else []
+    return [*LIST_PARAMETERS, AFTER_PARAMETER, *geo]
 
 
 async def list_response(
@@ -418,6 +420,7 @@ async def list_response(
         geo=resource.geo,
         representation=representation,
         visible=resource.visible_to(principal),
+        keyset_paging=True,
     )
     return await answer_list(request, resource, principal, listing, representation)
 

@@ -22,6 +22,7 @@ from polis_api.documents.feed import feed_page
 from polis_api.documents.listing import ListRequest
 from polis_api.documents.patch import PatchLimits, apply_patch, parse_operations
 from polis_api.documents.repository import Rendered
+from polis_api.documents.representations import JSON
 from polis_api.documents.resource import Resource, WriteContext
 from polis_api.documents.validation import dump_data, validate_data
 from polis_api.errors import (
@@ -344,14 +345,25 @@ async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListR
         return await feed_page(conn, sql, request.query, request.since)
     shape = request.representation
     item = shape.item(sql)
+    # meta.next only where a client reads JSON pages (not a map's features).
+    keyed = shape is JSON
     if not request.count:
-        rows = await repo.fetch_page(conn, sql, request.query, item)
-        return shape.opening + ",".join(rows) + shape.closing("{}")
+        rows, after = await repo.fetch_page_and_next(conn, sql, request.query, item, keyed)
+        return shape.opening + ",".join(rows) + shape.closing(_meta_text(None, after))
     # One snapshot for the page and its total, so they agree under concurrent writes.
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        rows = await repo.fetch_page(conn, sql, request.query, item)
-        meta = await _list_meta(conn, sql, request)
-    return shape.opening + ",".join(rows) + shape.closing(meta)
+        rows, after = await repo.fetch_page_and_next(conn, sql, request.query, item, keyed)
+        total = await repo.count(conn, sql, request.query)
+    return shape.opening + ",".join(rows) + shape.closing(_meta_text(total, after))
+
+
+def _meta_text(total: int | None, after: str | None) -> str:
+    meta: dict[str, Any] = {}
+    if total is not None:
+        meta["total"] = total
+    if after is not None:
+        meta["next"] = after
+    return jsoncodec.dumps(meta)
 
 
 async def linked_list_page(

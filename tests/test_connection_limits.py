@@ -1,6 +1,6 @@
 """Connection-level bounds (issue 9), against a real `polis-api serve` over raw sockets:
-no server banner, a deadline and a size cap for each request's head, and a cap on
-open connections."""
+no server banner, a deadline and a size cap for each request's head, a deadline for
+each pause in a request's body, and a cap on open connections."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import campaign
+from tests.conftest import Tenant
 from tests.test_shutdown import Serve, serve
 
 pytestmark = pytest.mark.slow
 
 HEADER_TIMEOUT = 1.0
+BODY_TIMEOUT = 1.0
 MAX_HEADER_BYTES = 2048
 MAX_CONNECTIONS = 3
 PATIENCE = 10.0  # how long a test waits for an answer that must come
@@ -30,6 +33,7 @@ async def server(
     """One worker, so that every connection counts against the same cap."""
     env = {
         "POLIS_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
+        "POLIS_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
         "POLIS_MAX_HEADER_BYTES": str(MAX_HEADER_BYTES),
         "POLIS_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
     }
@@ -165,6 +169,66 @@ def test_open_connections_are_capped_per_worker(server: Serve) -> None:
             idle.append(stack.enter_context(connection(server.port)))  # one more
             time.sleep(0.2)  # let the server accept it
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: polis.test\r\n\r\n")
-            past_the_cap = read_response(sock)[0]
+            past_the_cap = read_response(sock)
     assert at_the_cap == 200
-    assert past_the_cap == 503
+    status, headers, body = past_the_cap
+    assert status == 503
+    assert headers["content-type"] == "application/problem+json"
+    assert "POLIS_MAX_CONNECTIONS" in json.loads(body)["detail"]
+
+
+def _post_campaign_head(token: str, length: int) -> bytes:
+    return (
+        f"POST /v1/campaigns HTTP/1.1\r\nHost: polis.test\r\n"
+        f"Authorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def _campaign_body(name: str) -> bytes:
+    return json.dumps(campaign(name=name)).encode()
+
+
+def _campaigns_named(server: Serve, token: str, name: str) -> int:
+    with connection(server.port) as sock:
+        sock.sendall(
+            f"GET /v1/campaigns?count=true&filter[/data/name]={name} HTTP/1.1\r\n"
+            f"Host: polis.test\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+        )
+        status, _, body = read_response(sock)
+    assert status == 200, body
+    return int(json.loads(body)["meta"]["total"])
+
+
+def test_a_body_that_pauses_past_the_timeout_is_408_and_never_executed(
+    server: Serve, tenant: Tenant
+) -> None:
+    token = tenant.token("admin")
+    body = _campaign_body("paused-body")
+    with connection(server.port) as sock:
+        sock.sendall(_post_campaign_head(token, len(body)) + body[:10])
+        started = time.monotonic()
+        status, headers, answer = parse(read_all(sock))  # the server closes it
+        waited = time.monotonic() - started
+    assert status == 408 and headers["content-type"] == "application/problem+json"
+    assert "body paused" in json.loads(answer)["detail"]
+    assert BODY_TIMEOUT <= waited < PATIENCE
+    assert _campaigns_named(server, token, "paused-body") == 0
+
+
+def test_a_body_sent_in_pieces_each_within_the_timeout_is_served(
+    server: Serve, tenant: Tenant
+) -> None:
+    """The deadline is per pause, not for the whole body: a slow but steady phone is fine."""
+    token = tenant.token("admin")
+    body = _campaign_body("steady-body")
+    pieces = [body[n : n + 8] for n in range(0, len(body), 8)]
+    with connection(server.port) as sock:
+        sock.sendall(_post_campaign_head(token, len(body)))
+        for piece in pieces[:4]:
+            time.sleep(BODY_TIMEOUT / 2)
+            sock.sendall(piece)
+        sock.sendall(b"".join(pieces[4:]))
+        status, _, answer = read_response(sock)
+    assert status == 201, answer
+    assert _campaigns_named(server, token, "steady-body") == 1

@@ -118,6 +118,12 @@ class Settings(BaseSettings):
         description="A client must send a request's line and headers within this many "
         "seconds of starting it (or of connecting); slower ones are answered 408 and dropped.",
     )
+    body_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="Longest pause while a request body arrives; a slower client is "
+        "answered 408 and dropped, and the request is never executed.",
+    )
     max_header_bytes: int = Field(
         # 64 KiB: a filter at its 4 KiB bound, percent-encoded (up to 12 bytes a
         # character), still fits, so it is answered by the filter's own 400.

@@ -7,10 +7,16 @@ by never reading a response. Each is bounded here by a setting:
 
 - POLIS_HEADER_TIMEOUT_SECONDS: a request's line and headers must arrive within this
   time of the connection opening or of the request's first byte; else 408, closed.
+- POLIS_BODY_TIMEOUT_SECONDS: a request's body may pause no longer than this between
+  two reads; else 408, closed, and the app (waiting for the whole body, see
+  middleware.BodyGuard) sees a disconnect and executes nothing.
 - POLIS_MAX_HEADER_BYTES: a request line and headers larger than this are 431, closed.
 - POLIS_STREAM_SEND_TIMEOUT_SECONDS: a client that accepts no bytes of a response for
   this long (its socket stays full) is dropped, which also ends the response's
   stream and so its database transaction.
+
+Past POLIS_MAX_CONNECTIONS uvicorn answers 503 itself; that answer is a problem+json
+here like every other error.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import logging
 from typing import Any
 
 import httptools
+from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from polis_api import jsoncodec
@@ -41,6 +48,36 @@ class HeadersTooLarge(ApiError):
     title = "Request header fields too large"
 
 
+class AtConnectionLimit(ApiError):
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+    title = "Service unavailable"
+
+
+_AT_LIMIT = jsoncodec.dumps(
+    AtConnectionLimit(
+        "This server is at its connection limit (POLIS_MAX_CONNECTIONS); retry shortly."
+    ).problem()
+).encode()
+
+
+async def _at_connection_limit(scope: Any, receive: Any, send: Any) -> None:
+    """What uvicorn sends past limit_concurrency, as problem+json rather than plain text."""
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(_AT_LIMIT)).encode()),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": _AT_LIMIT, "more_body": False})
+
+
+# uvicorn's protocol looks the 503 app up in its module on each request past the limit;
+# this module is what `serve` names as the protocol, so it is imported in every worker.
+httptools_impl.service_unavailable = _at_connection_limit  # type: ignore[attr-defined]
+
+
 class _HeadTooLarge(Exception):
     """Raised from a parser callback to stop parsing an oversized head."""
 
@@ -56,6 +93,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.header_timeout = settings.header_timeout_seconds
         self.max_header_bytes = settings.max_header_bytes
         self.send_timeout = settings.stream_send_timeout_seconds
+        self.body_timeout = settings.body_timeout_seconds
         self._in_head = True  # no request line and headers complete yet
         self._head_bytes = 0  # bytes of the current head received so far
         self._head_tail = b""  # its last bytes, to find a blank line split across reads
@@ -64,6 +102,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._field_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._stall_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
 
     # -- the connection ------------------------------------------------------------
 
@@ -72,7 +111,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self._head_timer, self._stall_timer):
+        for timer in (self._head_timer, self._stall_timer, self._body_timer):
             if timer is not None:
                 timer.cancel()
         super().connection_lost(exc)
@@ -131,8 +170,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._head_timer.cancel()
             self._head_timer = None
         super().on_headers_complete()
+        # A request without a body completes in the same feed, which cancels this.
+        self._arm_body_timer()
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._arm_body_timer()
 
     def on_message_complete(self) -> None:
+        self._cancel_body_timer()
         super().on_message_complete()
         self._in_head = True  # what comes next is the next request's head
 
@@ -184,6 +230,28 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             RequestTimeout(
                 f"The request line and headers did not arrive within {self.header_timeout} s."
             )
+        )
+
+    def _arm_body_timer(self) -> None:
+        self._cancel_body_timer()
+        self._body_timer = self.loop.call_later(self.body_timeout, self._body_too_slow)
+
+    def _cancel_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and self.cycle.response_started:
+            # The app answered without the body (a 413, say): close once it is sent.
+            self.cycle.keep_alive = False
+            return
+        log.info("%s paused its request body for %s s", _client(self.client), self.body_timeout)
+        self._refuse(
+            RequestTimeout(f"The request body paused for more than {self.body_timeout} s.")
         )
 
     def _too_large_detail(self) -> str:

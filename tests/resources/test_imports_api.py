@@ -503,3 +503,21 @@ async def test_an_idempotency_key_covers_the_file(
     assert first.status_code == 200 and replay.headers.get("Idempotent-Replayed") == "true"
     assert replay.json() == first.json()
     assert_problem(other, 422, "IDEMPOTENCY_KEY_REUSED")
+
+
+async def test_a_row_the_database_refuses_fails_alone_and_its_batch_is_kept(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    # Valid to the model, but too large for the city index: only PostgreSQL says no.
+    city = "".join(uuid.uuid4().hex for _ in range(300))
+    body = csv_file(voter(1, "H1"), voter(2, "H2", City=city), voter(3, "H3"))
+
+    report = await imported(client, admin, body)
+
+    assert report["failed"] == 1
+    assert report["errors"][0]["row"] == 3
+    assert report["errors"][0]["message"].startswith("could not be stored")
+    assert report["created"]["contacts"] == 2
+    assert sorted(await contacts_by_external_id(client, admin)) == ["V1", "V3"]
+    households = {d["data"]["externalId"] for d in await documents(client, admin, "/v2/households")}
+    assert households == {"H1", "H3"}

@@ -24,7 +24,6 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ValidationError
 
-from polis_api.documents.validation import dump_data
 from polis_api.errors import FieldError, ValidationFailed
 from polis_api.resources.contacts import NAME_PARTS, ContactData, age_on
 from polis_api.resources.households import HouseholdData
@@ -319,8 +318,15 @@ def _put(target: dict[str, Any], path: tuple[str | int, ...], value: Any) -> Non
 
 
 def _valid(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` once the resource's model accepts it.
+
+    Kept as built rather than dumped from the model: it holds only the strings and
+    floats the model checked, which is what dumping would give back, at a third of the
+    cost (NUL characters were refused cell by cell above).
+    """
     try:
-        return dump_data(model.model_validate(data))
+        model.model_validate(data)
+        return data
     except ValidationError as exc:
         error = exc.errors()[0]
         raise _RowInvalid(_field_at(model, error["loc"]), str(error["msg"])) from exc

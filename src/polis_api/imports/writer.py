@@ -15,6 +15,7 @@ row's (the database going away) fails the whole import, which then wrote nothing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -112,11 +113,7 @@ async def run_import(
     transaction = conn.transaction()
     await transaction.start()
     try:
-        while batch := await asyncio.to_thread(
-            _next_batch, records, columns, settings.import_batch_rows, ctx
-        ):
-            await importer.write(batch)
-        await importer.finish()
+        await _write_batches(importer, records, columns, settings.import_batch_rows)
     except BaseException:
         await transaction.rollback()
         raise
@@ -127,10 +124,33 @@ async def run_import(
     return importer.report
 
 
+async def _write_batches(
+    importer: Importer, records: Iterator[Record], columns: Columns, size: int
+) -> None:
+    """Writes every batch; the next one is read and validated (in a worker thread:
+    CPU, not I/O) while this one is written, so Python and PostgreSQL work at once."""
+
+    def read_next() -> asyncio.Future[list[ParsedRow | RowError]]:
+        return asyncio.ensure_future(
+            asyncio.to_thread(_next_batch, records, columns, size, importer.ctx)
+        )
+
+    upcoming = read_next()
+    try:
+        while batch := await upcoming:
+            upcoming = read_next()
+            await importer.write(batch)
+        await importer.finish()
+    finally:
+        # Never leave the reader running on a file the request is about to close.
+        with contextlib.suppress(BaseException):
+            await upcoming
+
+
 def _next_batch(
     records: Iterator[Record], columns: Columns, size: int, ctx: WriteContext
 ) -> list[ParsedRow | RowError]:
-    """Up to ``size`` rows, read and validated (in a worker thread: CPU, not I/O)."""
+    """Up to ``size`` rows, read and validated."""
     today = ctx.now.date()
     batch: list[ParsedRow | RowError] = []
     for record in records:
@@ -238,8 +258,7 @@ class Importer:
         conn, customer_id = self.ctx.conn, self.ctx.principal.customer_id
         keys = [tuple(str(data[name]) for name in resource.natural_key) for data in items]
         distinct = list(dict.fromkeys(keys))
-        found = await repo.fetch_many_by_natural_key(conn, resource.sql, customer_id, distinct)
-        ids = {key: doc.id for key, (doc, _) in found.items()}
+        ids = await repo.ids_by_natural_key(conn, resource.sql, customer_id, distinct)
         new: dict[tuple[str, ...], StoredDocument] = {}
         for key, data in sorted(zip(keys, items, strict=True), key=lambda pair: pair[0]):
             if key not in ids and key not in new:
@@ -248,8 +267,7 @@ class Importer:
         ids.update({key: doc.id for key, doc in new.items() if doc.id in inserted})
         taken = [key for key, doc in new.items() if doc.id not in inserted]
         if taken:  # a concurrent writer created these keys meanwhile
-            again = await repo.fetch_many_by_natural_key(conn, resource.sql, customer_id, taken)
-            ids.update({key: doc.id for key, (doc, _) in again.items()})
+            ids.update(await repo.ids_by_natural_key(conn, resource.sql, customer_id, taken))
         claimed: set[tuple[str, ...]] = set()
         created = []
         for key in keys:

@@ -165,9 +165,8 @@ class Importer:
         self.ctx = ctx
         self.list_column = columns.names.get("listId")
         self.report = report
-        # Lists rows name, locked (as a member PUT locks its list) until the import
-        # ends; None for an id the tenant has no list with.
-        self.lists: dict[str, tuple[StoredDocument, str] | None] = {}
+        # Lists rows name, locked (as a member PUT locks its list) until the import ends.
+        self.lists: dict[str, tuple[StoredDocument, str]] = {}
         self.lists_added_to: set[str] = set()
 
     async def write(self, batch: Sequence[ParsedRow | RowError]) -> None:
@@ -199,15 +198,25 @@ class Importer:
         return outcomes
 
     async def _on_known_lists(self, rows: list[ParsedRow]) -> list[ParsedRow]:
-        """Locks the lists rows name (in id order); rows naming no list of the tenant fail."""
-        new = sorted({row.list_id for row in rows if row.list_id and row.list_id not in self.lists})
-        for list_id in new:
-            self.lists[list_id] = await repo.fetch_for_write(
+        """Locks the lists rows name (in id order); rows naming no list of the tenant fail.
+
+        Only lists found are remembered, so a file of made-up ids cannot grow memory.
+        """
+        named = sorted(
+            {row.list_id for row in rows if row.list_id and row.list_id not in self.lists}
+        )
+        unknown = set()
+        for list_id in named:
+            held = await repo.fetch_for_write(
                 self.ctx.conn, LISTS.sql, self.ctx.principal.customer_id, uuid.UUID(list_id)
             )
+            if held is None:
+                unknown.add(list_id)
+            else:
+                self.lists[list_id] = held
         kept = []
         for row in rows:
-            if row.list_id is not None and self.lists[row.list_id] is None:
+            if row.list_id in unknown:
                 message = f"no list with id {row.list_id} in your tenant"
                 self.report.fail(RowError(row.line, self.list_column, message))
             else:
@@ -293,9 +302,7 @@ class Importer:
     async def finish(self) -> None:
         """Recounts each list that gained members, as a member PUT does."""
         for list_id in sorted(self.lists_added_to):
-            held = self.lists[list_id]
-            assert held is not None
-            current, etag = held
+            current, etag = self.lists[list_id]
             count = await repo.count_live_by(
                 self.ctx.conn, LIST_MEMBERS.sql, self.ctx.principal.customer_id, {"listId": list_id}
             )

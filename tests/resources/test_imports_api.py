@@ -3,10 +3,12 @@ and list members (docs/imports.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import orjson
@@ -521,3 +523,31 @@ async def test_a_row_the_database_refuses_fails_alone_and_its_batch_is_kept(
     assert sorted(await contacts_by_external_id(client, admin)) == ["V1", "V3"]
     households = {d["data"]["externalId"] for d in await documents(client, admin, "/v2/households")}
     assert households == {"H1", "H3"}
+
+
+async def test_a_server_never_imports_a_body_whose_client_hung_up(
+    client: httpx.AsyncClient, tenant: Tenant, live_server: str
+) -> None:
+    """The same over a real socket to `polis-api serve`: a phone losing its network."""
+    admin = tenant.headers("admin")
+    body = csv_file(*(voter(n, f"H{n}") for n in range(50)))
+    parts = urlsplit(live_server)
+    assert parts.hostname is not None and parts.port is not None
+    query = urlencode({"mapping": orjson.dumps(MAPPING).decode()})
+    head = (
+        f"POST {PATH}?{query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Authorization: {admin['Authorization']}\r\nContent-Type: text/csv\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    _, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    writer.write(head + body[: len(body) // 2])  # whole rows and a half, then gone
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(1)  # time enough to have imported, had it run
+
+    assert await documents(client, admin, "/v2/contacts") == []
+    async with httpx.AsyncClient(base_url=live_server, timeout=60) as http:
+        whole = await post_import(http, admin, body)
+    assert whole.status_code == 200, whole.text
+    assert whole.json()["data"]["created"]["contacts"] == 50

@@ -2,13 +2,14 @@
 
     .venv/bin/python bench/imports.py [--rows 100000] [--database-url URL]
 
-Starts `polis-api serve` (one worker) on the benchmark's embedded PostgreSQL (or on
---database-url), makes a list in a fresh tenant, generates a voter file (one voter
-in four shares the household of the voter before; every tenth is on the list)
-and imports it twice: the first import creates everything, the second (the same
-file) must create nothing. Reports seconds, rows/s and the growth of the server's
-peak resident memory over its idle size, sampled every 20 ms, and writes the
-numbers to bench/results/imports-<timestamp>.json.
+Starts `polis-api serve` (one worker) on a database of the benchmark's embedded
+PostgreSQL (`polis_bench_imports`, beside the dataset; or on --database-url), makes
+a list in a fresh tenant, generates a voter file (one voter in four shares the
+household of the voter before; every tenth is on the list) and imports it twice:
+the first import creates everything, the second (the same file) must create
+nothing. Reports seconds, rows/s and the growth of the server's peak resident
+memory over its idle size, sampled every 20 ms, and writes the numbers to
+bench/results/imports-<timestamp>.json.
 
 The floor, measured in the same run: the same documents (built from the same file,
 with their etags) written straight into the same tables for another fresh tenant,
@@ -36,7 +37,7 @@ from typing import IO, Any
 import asyncpg
 import httpx
 import psutil
-from common import JWT_SECRET, PG_DIR, RESULTS_DIR, Scale, server_env, start_database
+from common import JWT_SECRET, PG_DIR, RESULTS_DIR, server_env
 from servers import Server
 
 from polis_api import db, jsoncodec
@@ -66,6 +67,7 @@ MAPPING = {
     "listId": "ListID",
 }
 COLUMNS = list(MAPPING.values())
+IMPORTS_DATABASE = "polis_bench_imports"
 
 
 def write_voter_file(out: IO[str], rows: int, list_id: str) -> None:
@@ -245,9 +247,21 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     args = parser.parse_args()
-    url = args.database_url
+    url, embedded = args.database_url, None
     if url is None:
-        url, _, _ = start_database(Scale())
+        # A database of its own beside the benchmark's dataset, which it must not grow.
+        was_running = (PG_DIR / "pgdata" / "postmaster.pid").exists()
+        url, embedded = db.start_embedded(PG_DIR, database=IMPORTS_DATABASE)
+        if was_running:
+            embedded = None
+    try:
+        run(args, url)
+    finally:
+        if embedded is not None:
+            db.stop_embedded(embedded)
+
+
+def run(args: argparse.Namespace, url: str) -> None:
     db.run_migrations(url)
     tenant, user = uuid.uuid4(), uuid.uuid4()
     settings = Settings(jwt_secret=JWT_SECRET, data_dir=PG_DIR)

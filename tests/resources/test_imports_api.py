@@ -551,3 +551,28 @@ async def test_a_server_never_imports_a_body_whose_client_hung_up(
         whole = await post_import(http, admin, body)
     assert whole.status_code == 200, whole.text
     assert whole.json()["data"]["created"]["contacts"] == 50
+
+
+async def test_a_refused_row_in_a_later_batch_fails_alone_and_counts_stay_exact(
+    settings: Settings, tenant: Tenant
+) -> None:
+    city = "".join(uuid.uuid4().hex for _ in range(300))
+    # Two voters a household; the first voter of H3 (line 8) brings the city too long.
+    rows = [voter(n, f"H{n // 2}", City=city if n == 6 else "Decatur") for n in range(8)]
+    admin = tenant.headers("admin")
+    async with client_with(settings, import_batch_rows=2) as client:
+        dry = await imported(client, admin, csv_file(*rows), dryRun="true")
+        report = await imported(client, admin, csv_file(*rows))
+        contacts = await contacts_by_external_id(client, admin)
+
+    assert [error["row"] for error in report["errors"]] == [8]
+    # H3 came from line 9, its second voter, once line 8 had failed whole.
+    assert report["created"] == {
+        "households": 4,
+        "contacts": 7,
+        "contactHouseholds": 7,
+        "listMembers": 0,
+    }
+    assert report["existing"]["households"] == 3
+    assert {**dry, "dryRun": False} == report
+    assert sorted(contacts) == ["V0", "V1", "V2", "V3", "V4", "V5", "V7"]

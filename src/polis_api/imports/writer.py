@@ -5,11 +5,12 @@ indexes the resources declare): one SELECT for the keys already there, one INSER
 ... ON CONFLICT DO NOTHING for the rest. So importing a file again finds everything
 and creates nothing, and a concurrent writer of the same key never makes a twin.
 
-A row is all or nothing. Rows that fail validation never reach the database. A
-batch is written in a savepoint; if the database refuses it for something one row
-holds, the savepoint is rolled back and the batch's rows are written again one at
-a time, each in its own savepoint, so only the faulty row fails. A fault that is no
-row's (the database going away) fails the whole import, which then wrote nothing.
+A row is all or nothing. Rows that fail validation never reach the database. If
+the database refuses a batch for something one row holds, the import starts again
+with a savepoint per batch (see ``run_import``); a refused batch's savepoint is
+rolled back and its rows are written again one at a time, each in its own
+savepoint, so only the faulty row fails. A fault that is no row's (the database
+going away) fails the whole import, which then wrote nothing.
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ class Report:
         }
 
 
+class RowRefused(Exception):
+    """PostgreSQL refused a value some row of the batch holds (import without savepoints)."""
+
+
 async def run_import(
     conn: asyncpg.Connection,
     principal: Principal,
@@ -100,7 +105,31 @@ async def run_import(
     dry_run: bool,
 ) -> Report:
     """Imports the spooled CSV in one transaction (a savepoint of the request's);
-    a dry run does everything and then rolls it back, so it reports the same."""
+    a dry run does everything and then rolls it back, so it reports the same.
+
+    The first attempt writes batches without savepoints: a savepoint per batch would
+    cost PostgreSQL a subtransaction each, and past 64 of them in one transaction
+    every other session's visibility checks slow down until it commits. Only when
+    PostgreSQL refuses some row is it all rolled back and done again from the start
+    of the file with a savepoint per batch, which finds the row and fails it alone.
+    """
+    try:
+        return await _attempt(conn, principal, file, mapping, settings, dry_run, careful=False)
+    except RowRefused:
+        file.seek(0)
+        return await _attempt(conn, principal, file, mapping, settings, dry_run, careful=True)
+
+
+async def _attempt(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    file: IO[bytes],
+    mapping: dict[str, str],
+    settings: Settings,
+    dry_run: bool,
+    *,
+    careful: bool,
+) -> Report:
     records = read_records(file, settings.import_max_row_bytes)
     header = await asyncio.to_thread(next, records, None)
     if header is None:
@@ -109,7 +138,7 @@ async def run_import(
         raise ValidationFailed(f"The CSV header (line {header.line}) {header.problem}.")
     columns = locate(mapping, header.cells)
     ctx = WriteContext(conn, principal, utc_now_ms())
-    importer = Importer(ctx, columns, Report(settings.import_max_errors))
+    importer = Importer(ctx, columns, Report(settings.import_max_errors), careful=careful)
     transaction = conn.transaction()
     await transaction.start()
     try:
@@ -161,8 +190,13 @@ def _next_batch(
 
 
 class Importer:
-    def __init__(self, ctx: WriteContext, columns: Columns, report: Report) -> None:
+    def __init__(
+        self, ctx: WriteContext, columns: Columns, report: Report, *, careful: bool
+    ) -> None:
         self.ctx = ctx
+        # A savepoint per batch, and a row that PostgreSQL refuses fails alone; else
+        # such a row raises RowRefused (see run_import).
+        self.careful = careful
         self.list_column = columns.names.get("listId")
         self.report = report
         # Lists rows name, locked (as a member PUT locks its list) until the import ends.
@@ -178,11 +212,17 @@ class Importer:
             else:
                 rows.append(row)
         rows = await self._on_known_lists(rows)
-        try:
-            async with self.ctx.conn.transaction():
+        if not self.careful:
+            try:
                 outcomes = await self._write(rows)
-        except ROW_FAULTS:
-            outcomes = await self._write_one_by_one(rows)
+            except ROW_FAULTS as exc:
+                raise RowRefused() from exc
+        else:
+            try:
+                async with self.ctx.conn.transaction():
+                    outcomes = await self._write(rows)
+            except ROW_FAULTS:
+                outcomes = await self._write_one_by_one(rows)
         for outcome in outcomes:
             self.report.count(outcome)
 

@@ -28,7 +28,7 @@ import dataset
 import explain
 import report
 import scenarios
-from common import RESULTS_DIR, Scale, server_env, start_database, stop_database
+from common import BENCH, RESULTS_DIR, Scale, server_env, start_database, stop_database
 from loadgen import Endpoint, Measurement, measure, wrk_path
 from servers import Server, machine_load
 
@@ -107,6 +107,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="connections of the list-member reads (default 4,16; --quick 4)",
     )
     parser.add_argument("--no-one-shots", action="store_true", help="skip bulk and stream")
+    parser.add_argument("--imports", type=int, default=0, help="CSV import rows (bench/imports.py)")
     parser.add_argument("--force-dataset", action="store_true", help="rebuild the dataset")
     parser.add_argument(
         "--wait-quiet",
@@ -189,6 +190,11 @@ class Run:
                     self.serve(app, workers)
             if "polis-api" in self.args.apps and not self.args.quick and not self.args.endpoints:
                 self.ablation()
+            if self.args.imports:  # its own database and server; results in imports-*.json
+                subprocess.run(
+                    [sys.executable, str(BENCH / "imports.py"), "--rows", str(self.args.imports)],
+                    check=True,
+                )
         finally:
             if started_pg:
                 stop_database(pg)

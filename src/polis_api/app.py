@@ -20,7 +20,7 @@ from polis_api.documents.fastpath import DocumentReadFastPath
 from polis_api.documents.responses import json_response, problem_responses
 from polis_api.errors import ServiceUnavailable
 from polis_api.idempotency import IdempotencyMiddleware
-from polis_api.middleware import BodyGuard
+from polis_api.middleware import BodyGuard, SpoolPolicy
 from polis_api.problems import (
     DATABASE_UNAVAILABLE,
     DatabaseFaultGuard,
@@ -28,6 +28,7 @@ from polis_api.problems import (
     problem_response,
 )
 from polis_api.ratelimit import RateLimiter, RateLimitMiddleware
+from polis_api.resources.imports import IMPORT_CONTENT_TYPES, IMPORTS_PATH
 from polis_api.resources.registry import RESOURCES, routers
 from polis_api.tenancy import TenantRegistry
 
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyGuard,
         max_bytes=settings.max_body_bytes,
         max_bulk_bytes=settings.max_bulk_body_bytes,
+        spooled={IMPORTS_PATH: SpoolPolicy(settings.import_max_bytes, IMPORT_CONTENT_TYPES)},
     )
     # A database failure inside a middleware (idempotency) is a 503 like any other.
     app.add_middleware(DatabaseFaultGuard)

@@ -170,6 +170,29 @@ class Settings(BaseSettings):
         "expiresAt this far ahead; an expired reservation counts as free.",
     )
 
+    # CSV imports (docs/imports.md).
+    import_max_bytes: int = Field(
+        default=200 * 1024 * 1024,
+        gt=0,
+        description="The largest CSV body POST /v1/imports takes (spooled to a temporary "
+        "file, never held in memory); more is a 413.",
+    )
+    import_max_row_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="The longest line of an imported CSV file; a longer one fails its row.",
+    )
+    import_batch_rows: int = Field(
+        default=1000,
+        gt=0,
+        description="Rows an import validates and writes together (its memory bound).",
+    )
+    import_max_errors: int = Field(
+        default=100,
+        ge=0,
+        description="Row errors an import answer lists; the rest are only counted.",
+    )
+
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
     def _split_algorithms(cls, value: object) -> object:

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from polis_api import jsoncodec
 from polis_api.auth import CHECKED_PERMISSIONS, Principal, TokenVerifier, authorization_header
 from polis_api.errors import ApiError, Conflict, ValidationFailed
-from polis_api.middleware import read_whole_body
+from polis_api.middleware import SCOPE_BODY_FILE, read_whole_body
 from polis_api.problems import problem_response
 
 HEADER = b"idempotency-key"
@@ -261,6 +261,9 @@ def _fingerprint(scope: Scope, body: bytes) -> str:
     digest.update(scope["method"].encode())
     digest.update(b"\0" + scope["path"].encode() + b"\0" + scope.get("query_string", b""))
     digest.update(b"\0" + body)
+    spooled = scope.get(SCOPE_BODY_FILE)
+    if spooled is not None:  # a spooled route's body is not in memory; its digest is
+        digest.update(b"\0" + spooled.sha256.encode())
     return digest.hexdigest()
 
 

@@ -13,6 +13,7 @@ from polis_api.resources import (
     contact_household_campaigns,
     contact_households,
     contacts,
+    imports,
     list_members,
     segment_routes,
     survey_versions,
@@ -148,5 +149,6 @@ def routers() -> list[APIRouter]:
         walklist_routes.router,
         walklist_download.router,
         tenant_settings.router,
+        imports.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

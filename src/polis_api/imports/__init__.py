@@ -1,0 +1,2 @@
+"""CSV imports (docs/imports.md): a voter file in, households, contacts,
+contact-households and list members out."""

@@ -178,11 +178,17 @@ async def _transient_conflict(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    return unexpected_error_response(request.method, request.url.path, exc)
+
+
+def unexpected_error_response(method: str, path: str, exc: BaseException) -> Response:
+    """The answer to an exception nothing else handled: 503 for a database fault, else
+    a logged 500 that shows nothing of it."""
     fault = database_fault(exc)
     if fault is not None:
         # Raised outside the routes, by a middleware's own connection (idempotency).
-        return _fault_response(request.method, request.url.path, exc, fault)
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _fault_response(method, path, exc, fault)
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
     return problem_response(InternalError())
 
 

@@ -24,6 +24,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from polis_api import jsoncodec
 from polis_api.config import get_settings
+from polis_api.edge.context import new_request_id
 from polis_api.errors import PROBLEM_JSON, ApiError
 
 log = logging.getLogger("polis_api.connections")
@@ -191,11 +192,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, error: ApiError) -> None:
         """Answer ``error`` as problem+json and close: the rest of the request is unread."""
-        body = jsoncodec.dumps(error.problem()).encode()
+        # No request was read, so no client id either: a new one, as the edge would give.
+        request_id = new_request_id()
+        body = jsoncodec.dumps({**error.problem(), "instance": request_id}).encode()
         head = [
             f"HTTP/1.1 {error.status} {error.title}".encode(),
             b"content-type: " + PROBLEM_JSON.encode(),
             b"content-length: " + str(len(body)).encode(),
+            b"x-request-id: " + request_id.encode(),
             b"connection: close",
         ]
         head += [name + b": " + value for name, value in self.server_state.default_headers]

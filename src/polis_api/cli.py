@@ -207,7 +207,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # Workers are separate processes that read the URL from the environment.
         os.environ["DATABASE_URL"] = database_.url
         get_settings.cache_clear()
-        if not args.quiet:
+        if settings.log_format == "json":
+            # A log collector wants one JSON line, and no token in it.
+            log.info("polis-api on http://%s:%s", args.host, sock.getsockname()[1])
+        elif not args.quiet:
             _print_banner(args.host, sock.getsockname()[1], settings, database_)
         with _metrics_directory(args.workers):
             _run_uvicorn(args, settings, sock)

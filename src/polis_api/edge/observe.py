@@ -13,10 +13,12 @@ request id too and its log line names the request.
 from __future__ import annotations
 
 import logging
+import re
 import time
+from typing import Any
 
 import orjson
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polis_api.auth import redact_tokens
@@ -157,21 +159,39 @@ def route_template(scope: Scope) -> str:
 
     Starlette's router leaves the route in the scope it was given; a request that a
     guard answered first (429, 413, an idempotent replay) or whose scope a middleware
-    copied is matched here against the app's routes instead.
+    copied is matched here against the app's documented routes instead.
     """
-    route = scope.get("route")
-    if route is None:
-        partial = None
-        for candidate in scope["app"].router.routes:
-            match, _ = candidate.matches(scope)
-            if match is Match.FULL:
-                route = candidate
-                break
-            if match is Match.PARTIAL and partial is None:
-                partial = candidate  # the path is known, the method is not (405)
-        route = route or partial
-    template = getattr(route, "path_format", None)
-    return template if isinstance(template, str) and template else UNMATCHED
+    template = getattr(scope.get("route"), "path_format", None)
+    if isinstance(template, str) and template:
+        return template
+    method = "GET" if scope["method"] == "HEAD" else scope["method"]
+    path = scope["path"]
+    known_path = None
+    for regex, methods, template in _templates(scope["app"]):
+        if regex.match(path):
+            if method in methods:
+                return template
+            known_path = known_path or template  # the path is known, the method is not (405)
+    return known_path or UNMATCHED
+
+
+Templates = list[tuple[re.Pattern[str], frozenset[str], str]]
+
+
+def _templates(app: Any) -> Templates:
+    """Every documented route, in the router's order, compiled once per app.
+
+    Read from the OpenAPI document: FastAPI nests included routers in objects of its
+    own, and the document is the one public list of every route with its methods.
+    """
+    templates: Templates | None = getattr(app.state, "route_templates", None)
+    if templates is None:
+        templates = []
+        for path, operations in app.openapi()["paths"].items():
+            regex, template, _ = compile_path(path)
+            templates.append((regex, frozenset(m.upper() for m in operations), template))
+        app.state.route_templates = templates
+    return templates
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

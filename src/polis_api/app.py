@@ -19,7 +19,7 @@ from polis_api.docs_pages import add_docs_routes
 from polis_api.documents.fastpath import DocumentReadFastPath
 from polis_api.documents.responses import json_response, problem_responses
 from polis_api.edge.metrics import add_metrics_route, sample_pools
-from polis_api.edge.observe import Edge
+from polis_api.edge.observe import Edge, route_templates
 from polis_api.errors import ServiceUnavailable
 from polis_api.idempotency import IdempotencyMiddleware
 from polis_api.middleware import BodyGuard
@@ -99,6 +99,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.rate_limiter = limiter
     if limiter is not None:
         limiter.start(pool)
+    # Before serving: the first 429 or replay must not pay for compiling them.
+    app.state.route_templates = route_templates(app.router.routes)
     sampler = asyncio.create_task(
         sample_pools({"main": pool, "lists": app.state.list_pool}), name="pool-metrics"
     )

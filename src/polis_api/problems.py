@@ -14,6 +14,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polis_api.documents.validation import field_errors, validation_failed
+from polis_api.edge import context as request_context
 from polis_api.errors import (
     PROBLEM_JSON,
     ApiError,
@@ -39,8 +40,14 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 
 
 def problem_response(error: ApiError) -> Response:
+    problem = error.problem()
+    context = request_context.current()
+    if context is not None:
+        # This occurrence (RFC 9457 §3.1.5): the request's id, kept in the body so that
+        # an idempotent replay names the request that did the work.
+        problem["instance"] = context.request_id
     return Response(
-        content=orjson.dumps(error.problem()),
+        content=orjson.dumps(problem),
         status_code=error.status,
         media_type=PROBLEM_JSON,
         headers=error.headers,

@@ -1,9 +1,12 @@
 """The outermost middleware: gives every request an id, and reports every answer.
 
-Each response carries ``X-Request-Id`` (the client's, when sane, else a new one) and
-each problem+json body names it as ``instance``, whichever layer wrote the problem
-(a guard, a route, a stored idempotent answer). When the answer is done, the edge
-counts it in the metrics under its route template and writes the access log line.
+Each response carries ``X-Request-Id`` (the client's, when sane, else a new one).
+``problem_response`` names it as a problem's ``instance``; a problem+json body that
+arrives here without one (written some other way) gets it added. A replayed idempotent
+answer keeps the ``instance`` it was stored with: the id of the request that did the
+work, which a client whose first answer was lost has otherwise never seen. When the
+answer is done, the edge counts it in the metrics under its route template and writes
+the access log line.
 
 An exception no handler took is answered here (the same problem the app's handler
 gives) rather than by Starlette's outer error middleware, so that answer carries the
@@ -15,10 +18,11 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from starlette.routing import compile_path
+from starlette.routing import BaseRoute, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polis_api.auth import redact_tokens
@@ -111,12 +115,13 @@ class _Answer:
 
 def with_instance(body: bytes, request_id: str) -> bytes:
     """The problem with ``instance`` set to the request id (RFC 9457 §3.1.5: this
-    occurrence of the problem); a body that is not a JSON object is left as it is."""
+    occurrence of the problem) unless it names one already; a body that is not a JSON
+    object is left as it is."""
     try:
         problem = orjson.loads(body)
     except orjson.JSONDecodeError:
         return body
-    if not isinstance(problem, dict):
+    if not isinstance(problem, dict) or "instance" in problem:
         return body
     problem["instance"] = request_id
     return orjson.dumps(problem)
@@ -159,39 +164,55 @@ def route_template(scope: Scope) -> str:
 
     Starlette's router leaves the route in the scope it was given; a request that a
     guard answered first (429, 413, an idempotent replay) or whose scope a middleware
-    copied is matched here against the app's documented routes instead.
+    copied is matched here against the app's routes instead.
     """
     template = getattr(scope.get("route"), "path_format", None)
     if isinstance(template, str) and template:
         return template
-    method = "GET" if scope["method"] == "HEAD" else scope["method"]
-    path = scope["path"]
+    app = scope["app"]
+    templates: Templates | None = getattr(app.state, "route_templates", None)
+    if templates is None:
+        templates = app.state.route_templates = route_templates(app.router.routes)
+    path, method = scope["path"], scope["method"]
     known_path = None
-    for regex, methods, template in _templates(scope["app"]):
+    for regex, methods, template in templates:
         if regex.match(path):
-            if method in methods:
+            if methods is None or method in methods:
                 return template
             known_path = known_path or template  # the path is known, the method is not (405)
     return known_path or UNMATCHED
 
 
-Templates = list[tuple[re.Pattern[str], frozenset[str], str]]
+Templates = list[tuple[re.Pattern[str], frozenset[str] | None, str]]
 
 
-def _templates(app: Any) -> Templates:
-    """Every documented route, in the router's order, compiled once per app.
+def route_templates(routes: Sequence[BaseRoute]) -> Templates:
+    """Every route in the router's order, compiled for matching (None: any method).
 
-    Read from the OpenAPI document: FastAPI nests included routers in objects of its
-    own, and the document is the one public list of every route with its methods.
+    Built once per worker at start-up (the lifespan), as it takes a moment.
     """
-    templates: Templates | None = getattr(app.state, "route_templates", None)
-    if templates is None:
-        templates = []
-        for path, operations in app.openapi()["paths"].items():
-            regex, template, _ = compile_path(path)
-            templates.append((regex, frozenset(m.upper() for m in operations), template))
-        app.state.route_templates = templates
+    templates: Templates = []
+    for route in _flat(routes):
+        path = getattr(route, "path", None)
+        if not isinstance(path, str):
+            continue
+        regex, template, _ = compile_path(path)
+        if getattr(route, "routes", None) is not None:  # a mount: everything below it
+            regex = re.compile(regex.pattern.rstrip("$") + "/.*$")
+            template += "/{path}"
+        methods = getattr(route, "methods", None)
+        templates.append((regex, None if methods is None else frozenset(methods), template))
     return templates
+
+
+def _flat(routes: Sequence[BaseRoute]) -> Iterable[Any]:
+    # FastAPI 0.13x and later keep included routers nested in objects of their own,
+    # with a public iterator over what they hold; earlier ones kept app.routes flat.
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:
+        return routes
+    return iter_route_contexts(routes)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -32,7 +32,7 @@ from asgi_lifespan import LifespanManager
 from polis_api import db
 from polis_api.config import Settings
 from polis_api.resources.registry import RESOURCES
-from tests.builders import create, if_match
+from tests.builders import campaign, create, if_match
 from tests.canvassing import door, put_door, record_interaction
 from tests.conftest import Tenant
 from tests.geo_builders import new_walklist, turf
@@ -222,11 +222,12 @@ async def _a_canvass(http: httpx.AsyncClient, headers: dict[str, str]) -> None:
     await put_door(http, headers, at, {"type": "normal"})
     await record_interaction(http, headers, at)
     assert (await http.get(at.path, headers=headers)).status_code == 200
-    assert (await http.get(f"/v2/contacts/{at.contact_id}/households", headers=headers)).is_success
     campaign_statuses = await http.get(f"/v1/campaigns/{at.campaign_id}/statuses", headers=headers)
     assert campaign_statuses.status_code in (200, 404), campaign_statuses.text
 
     pair = await new_pair(http, headers)
+    households = await http.get(f"/v2/contacts/{pair.contact_id}/households", headers=headers)
+    assert households.status_code == 200, households.text
     list_id = await new_list(http, headers)
     await put_on(http, headers, list_id, pair)
     members = await http.get(f"/v1/lists/{list_id}/contact-households", headers=headers)
@@ -237,11 +238,11 @@ async def _a_canvass(http: httpx.AsyncClient, headers: dict[str, str]) -> None:
     walklists = await http.get("/v1/walklists", params={"since": ""}, headers=headers)
     assert walklists.status_code == 200
 
-    households = {"data": [{"data": {"address": {"number": str(n), "city": "X"}}} for n in (1, 2)]}
-    assert (await http.post("/v2/households/bulk", json=households, headers=headers)).is_success
+    bulk = {"data": [{"data": {"address": {"number": str(n), "city": "X"}}} for n in (1, 2)]}
+    assert (await http.post("/v2/households/bulk", json=bulk, headers=headers)).is_success
 
     key = {**headers, "Idempotency-Key": str(uuid.uuid4())}
-    body = {"data": {"organizationId": str(uuid.uuid4()), "name": "Again"}}
+    body = campaign(name="Again")
     for _ in range(2):
         assert (await http.post("/v1/campaigns", json=body, headers=key)).status_code == 201
     assert (await http.get("/v1/status-groups", headers=headers)).status_code == 200

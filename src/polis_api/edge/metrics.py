@@ -84,10 +84,20 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROCESS_DIR) or None
 
 
+# The labelled children by (route, method, status): looking them up through
+# ``labels()`` on every request cost more than counting. Bounded like the labels.
+_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    method = method if method in METHODS else "OTHER"
-    REQUESTS.labels(route, method, str(status)).inc()
-    DURATION.labels(route, method).observe(seconds)
+    key = (route, method, status)
+    series = _series.get(key)
+    if series is None:
+        label = method if method in METHODS else "OTHER"
+        series = REQUESTS.labels(route, label, str(status)), DURATION.labels(route, label)
+        _series[key] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def record_pools(pools: Mapping[str, asyncpg.Pool]) -> None:

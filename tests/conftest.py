@@ -138,11 +138,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_server(database_url: str, name: str, **env: str) -> Iterator[str]:
+def running_server(
+    database_url: str, name: str, *, quiet: bool = True, **env: str
+) -> Iterator[str]:
     """`polis-api serve --workers 2` as users run it; yields its base URL once ready.
 
     ``env`` adds settings (``POLIS_…`` variables); the server's output goes to
-    ``.polis/test/<name>.log``, which a failure to start quotes.
+    ``.polis/test/<name>.log``, which a failure to start quotes. ``quiet=False``
+    keeps the access log.
     """
     import subprocess
     import sys
@@ -162,7 +165,9 @@ def running_server(database_url: str, name: str, **env: str) -> Iterator[str]:
     # A fresh clone run against TEST_DATABASE_URL has never created the folder
     TEST_DATA_DIR.mkdir(parents=True, exist_ok=True)
     log_path = TEST_DATA_DIR / f"{name}.log"
-    command = [sys.executable, "-m", "polis_api.cli", "serve", "--quiet", "--workers", "2"]
+    command = [sys.executable, "-m", "polis_api.cli", "serve", "--workers", "2"]
+    if quiet:
+        command.append("--quiet")
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [*command, "--port", str(port)],

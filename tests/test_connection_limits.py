@@ -174,7 +174,9 @@ def test_open_connections_are_capped_per_worker(server: Serve) -> None:
     status, headers, body = past_the_cap
     assert status == 503
     assert headers["content-type"] == "application/problem+json"
-    assert "POLIS_MAX_CONNECTIONS" in json.loads(body)["detail"]
+    problem = json.loads(body)
+    assert "POLIS_MAX_CONNECTIONS" in problem["detail"]
+    assert problem["instance"] == headers["x-request-id"]
 
 
 def _post_campaign_head(token: str, length: int) -> bytes:

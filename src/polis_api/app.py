@@ -18,6 +18,8 @@ from polis_api.config import ConfigError, Settings, get_settings
 from polis_api.docs_pages import add_docs_routes
 from polis_api.documents.fastpath import DocumentReadFastPath
 from polis_api.documents.responses import json_response, problem_responses
+from polis_api.edge.metrics import add_metrics_route, sample_pools
+from polis_api.edge.observe import Edge, route_templates
 from polis_api.errors import ServiceUnavailable
 from polis_api.idempotency import IdempotencyMiddleware
 from polis_api.middleware import BodyGuard, SpoolPolicy
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers():
         app.include_router(router)
     _add_operations_routes(app)
+    add_metrics_route(app)
     add_docs_routes(app)
     # Added first, so it runs inside BodyGuard: sizes are checked before bodies are read.
     app.add_middleware(IdempotencyMiddleware, ttl_hours=settings.idempotency_ttl_hours)
@@ -79,7 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # A database failure inside a middleware (idempotency) is a 503 like any other.
     app.add_middleware(DatabaseFaultGuard)
-    app.add_middleware(RateLimitMiddleware)  # outermost: refusals cost the least
+    app.add_middleware(RateLimitMiddleware)  # refusals cost the least
+    # Outermost: every answer, refusals included, gets its request id and is counted.
+    app.add_middleware(Edge, max_request_id_length=settings.max_request_id_length)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -96,9 +101,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.rate_limiter = limiter
     if limiter is not None:
         limiter.start(pool)
+    # Before serving: the first 429 or replay must not pay for compiling them.
+    app.state.route_templates = route_templates(app.router.routes)
+    sampler = asyncio.create_task(
+        sample_pools({"main": pool, "lists": app.state.list_pool}), name="pool-metrics"
+    )
     try:
         yield
     finally:
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)
         if limiter is not None:
             await limiter.stop(pool)
         # uvicorn gets here after in-flight requests have finished (or were cancelled

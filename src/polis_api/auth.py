@@ -21,6 +21,7 @@ from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
 from polis_api.config import ConfigError, Settings, is_pem
+from polis_api.edge.context import note_tenant
 from polis_api.errors import FieldError, Forbidden, Unauthorized, ValidationFailed
 
 VERBS = ("read", "insert", "modify", "destroy")
@@ -140,6 +141,7 @@ class TokenVerifier:
         if cached is not None:
             if cached[0] > now:
                 self._cache.move_to_end(key)
+                note_tenant(cached[1].customer_id)  # for the request's log lines
                 return cached[1]
             del self._cache[key]
         check_token_text(token, self._max_length)
@@ -150,6 +152,7 @@ class TokenVerifier:
         self._cache[key] = (valid_until, principal)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+        note_tenant(principal.customer_id)
         return principal
 
     @property
@@ -418,7 +421,12 @@ class RedactTokens(logging.Filter):
 
 
 def _redact(value: object) -> object:
-    return _TOKEN_SHAPED.sub("[token]", value) if isinstance(value, str) else value
+    return redact_tokens(value) if isinstance(value, str) else value
+
+
+def redact_tokens(text: str) -> str:
+    """``text`` with anything shaped like a JWT masked (the log formatters' last pass)."""
+    return _TOKEN_SHAPED.sub("[token]", text)
 
 
 def redact_tokens_in_logs() -> None:

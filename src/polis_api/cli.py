@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import errno
 import json
 import logging
+import logging.config
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +25,6 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
@@ -33,8 +34,11 @@ from uvicorn.supervisors import Multiprocess
 from polis_api import db
 from polis_api.auth import ROLES, mint_token
 from polis_api.config import ConfigError, Settings, get_settings
+from polis_api.edge.logs import log_config
 
 DEV_TENANT_FILE = "dev-tenant.json"
+# prometheus_client's multiprocess directory (see polis_api.edge.metrics).
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 log = logging.getLogger("polis_api")
 
 
@@ -51,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin
     try:
         settings = get_settings()
+        if settings.log_format == "json":
+            # Every line in JSON from here on, migrations and the embedded database's too.
+            quiet = getattr(args, "quiet", False)
+            logging.config.dictConfig(log_config("json", access_log=not quiet))
         return int(args.command(args, settings))
     except ConfigError as exc:
         print(f"polis-api: configuration error: {exc}", file=sys.stderr)
@@ -199,10 +207,36 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # Workers are separate processes that read the URL from the environment.
         os.environ["DATABASE_URL"] = database_.url
         get_settings.cache_clear()
-        if not args.quiet:
+        if settings.log_format == "json":
+            # A log collector wants one JSON line, and no token in it.
+            log.info("polis-api on http://%s:%s", args.host, sock.getsockname()[1])
+        elif not args.quiet:
             _print_banner(args.host, sock.getsockname()[1], settings, database_)
-        _run_uvicorn(args, settings, sock)
+        with _metrics_directory(args.workers):
+            _run_uvicorn(args, settings, sock)
     return 0
+
+
+@contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """A fresh, empty PROMETHEUS_MULTIPROC_DIR for this start's workers, removed after.
+
+    Set before any worker starts, since prometheus_client reads it once on import;
+    fresh, so that no count of an earlier run (or of another server) leaks in. One
+    worker keeps its metrics in memory and needs none.
+    """
+    previous = os.environ.pop(MULTIPROCESS_DIR, None)
+    path = tempfile.mkdtemp(prefix="polis-api-metrics-") if workers > 1 else None
+    if path is not None:
+        os.environ[MULTIPROCESS_DIR] = path
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_DIR, None)
+        if previous is not None:
+            os.environ[MULTIPROCESS_DIR] = previous
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @contextmanager
@@ -327,8 +361,9 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings, sock: socket.sock
         # httptools with the head deadline, head size cap and stalled-client drop
         # uvicorn lacks (polis_api.protocols); workers import it by name.
         http="polis_api.protocols:BoundedHttpToolsProtocol",
-        access_log=not args.quiet,
-        log_config=_log_config(),
+        # The edge writes the access log (with route, tenant and request id) instead.
+        access_log=False,
+        log_config=log_config(settings.log_format, access_log=not args.quiet),
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         # Per worker; uvicorn counts the asking connection too, hence the one more.
         limit_concurrency=settings.max_connections + 1,
@@ -343,23 +378,6 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings, sock: socket.sock
         sys.exit(3)  # uvicorn's STARTUP_FAILURE: the app could not start
 
 
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging plus the app's own logger, which workers (fresh processes,
-    not forks) would otherwise leave without a handler, losing its INFO lines."""
-    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["formatters"]["app"] = {
-        "()": "uvicorn.logging.DefaultFormatter",
-        "fmt": "%(levelprefix)s %(name)s: %(message)s",
-    }
-    config["handlers"]["app"] = {
-        "formatter": "app",
-        "class": "logging.StreamHandler",
-        "stream": "ext://sys.stderr",
-    }
-    config["loggers"]["polis_api"] = {"handlers": ["app"], "level": "INFO", "propagate": False}
-    return config
-
-
 class _Supervisor(Multiprocess):
     """uvicorn's worker supervisor, closing its own copy of the listening socket first.
 
@@ -367,6 +385,26 @@ class _Supervisor(Multiprocess):
     keeps completing handshakes into its backlog: new clients would hang until the
     last worker finished instead of being refused (and retried elsewhere) at once.
     """
+
+    def keep_subprocess_alive(self) -> None:
+        running = self._worker_pids()
+        super().keep_subprocess_alive()
+        self._forget_stopped(running)
+
+    def restart_all(self) -> None:
+        running = self._worker_pids()
+        super().restart_all()
+        self._forget_stopped(running)
+
+    def _worker_pids(self) -> set[int]:
+        return {process.pid for process in self.processes if process.pid is not None}
+
+    def _forget_stopped(self, running: set[int]) -> None:
+        """A replaced worker's gauges leave the metrics; its counters stay in the totals."""
+        from polis_api.edge.metrics import forget_worker  # imported after the env is set
+
+        for pid in running - self._worker_pids():
+            forget_worker(pid)
 
     def handle_term(self) -> None:
         self._stop_listening()

@@ -193,6 +193,30 @@ class Settings(BaseSettings):
         description="Row errors an import answer lists; the rest are only counted.",
     )
 
+    # Operations (docs/operations.md).
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, GET /metrics needs 'Authorization: Bearer <this>'; "
+        "unset, /metrics is open (keep it off the public network).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object per log line (access lines with route, status, "
+        "duration_ms, tenant and request_id); `text`: lines for people.",
+    )
+    max_request_id_length: int = Field(
+        default=128,
+        gt=0,
+        le=1024,
+        description="The longest X-Request-Id taken from a client; a longer one (or one with "
+        "characters other than letters, digits and `-._~`) is replaced by a generated id.",
+    )
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _blank_token_is_unset(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
     def _split_algorithms(cls, value: object) -> object:

@@ -200,6 +200,8 @@ def problem_schema() -> dict[str, Any]:
             "status": {"type": "integer"},
             "detail": {"type": "string"},
             "code": {"type": "string"},
+            # The request's id, as in its X-Request-Id header (docs/operations.md).
+            "instance": {"type": "string"},
             "errors": {
                 "type": "array",
                 "items": {

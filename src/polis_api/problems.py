@@ -14,6 +14,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polis_api.documents.validation import field_errors, validation_failed
+from polis_api.edge import context as request_context
 from polis_api.errors import (
     PROBLEM_JSON,
     ApiError,
@@ -39,8 +40,14 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 
 
 def problem_response(error: ApiError) -> Response:
+    problem = error.problem()
+    context = request_context.current()
+    if context is not None:
+        # This occurrence (RFC 9457 §3.1.5): the request's id, kept in the body so that
+        # an idempotent replay names the request that did the work.
+        problem["instance"] = context.request_id
     return Response(
-        content=orjson.dumps(error.problem()),
+        content=orjson.dumps(problem),
         status_code=error.status,
         media_type=PROBLEM_JSON,
         headers=error.headers,
@@ -178,11 +185,17 @@ async def _transient_conflict(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
+    return unexpected_error_response(request.method, request.url.path, exc)
+
+
+def unexpected_error_response(method: str, path: str, exc: BaseException) -> Response:
+    """The answer to an exception nothing else handled: 503 for a database fault, else
+    a logged 500 that shows nothing of it."""
     fault = database_fault(exc)
     if fault is not None:
         # Raised outside the routes, by a middleware's own connection (idempotency).
-        return _fault_response(request.method, request.url.path, exc, fault)
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _fault_response(method, path, exc, fault)
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
     return problem_response(InternalError())
 
 

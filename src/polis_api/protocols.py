@@ -31,6 +31,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from polis_api import jsoncodec
 from polis_api.config import get_settings
+from polis_api.edge.context import new_request_id
 from polis_api.errors import PROBLEM_JSON, ApiError
 
 log = logging.getLogger("polis_api.connections")
@@ -54,23 +55,25 @@ class AtConnectionLimit(ApiError):
     title = "Service unavailable"
 
 
-_AT_LIMIT = jsoncodec.dumps(
-    AtConnectionLimit(
-        "This server is at its connection limit (POLIS_MAX_CONNECTIONS); retry shortly."
-    ).problem()
-).encode()
+_AT_LIMIT = AtConnectionLimit(
+    "This server is at its connection limit (POLIS_MAX_CONNECTIONS); retry shortly."
+)
 
 
 async def _at_connection_limit(scope: Any, receive: Any, send: Any) -> None:
     """What uvicorn sends past limit_concurrency, as problem+json rather than plain text."""
+    # The app never sees this request, so the edge gives it no id: one is made here.
+    request_id = new_request_id()
+    body = jsoncodec.dumps({**_AT_LIMIT.problem(), "instance": request_id}).encode()
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
-        (b"content-length", str(len(_AT_LIMIT)).encode()),
+        (b"content-length", str(len(body)).encode()),
         (b"retry-after", b"1"),
+        (b"x-request-id", request_id.encode()),
         (b"connection", b"close"),
     ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": _AT_LIMIT, "more_body": False})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 # uvicorn's protocol looks the 503 app up in its module on each request past the limit;
@@ -259,11 +262,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse(self, error: ApiError) -> None:
         """Answer ``error`` as problem+json and close: the rest of the request is unread."""
-        body = jsoncodec.dumps(error.problem()).encode()
+        # No request was read, so no client id either: a new one, as the edge would give.
+        request_id = new_request_id()
+        body = jsoncodec.dumps({**error.problem(), "instance": request_id}).encode()
         head = [
             f"HTTP/1.1 {error.status} {error.title}".encode(),
             b"content-type: " + PROBLEM_JSON.encode(),
             b"content-length: " + str(len(body)).encode(),
+            b"x-request-id: " + request_id.encode(),
             b"connection: close",
         ]
         head += [name + b": " + value for name, value in self.server_state.default_headers]

@@ -27,6 +27,7 @@ import asyncpg
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polis_api.auth import Principal, TokenVerifier, authorization_header
+from polis_api.edge import metrics
 from polis_api.errors import ApiError
 from polis_api.problems import database_fault, problem_response
 
@@ -211,6 +212,7 @@ class RateLimitMiddleware:
                 f"retry in {decision.reset_seconds} s.",
                 headers={k.decode(): v.decode() for k, v in decision.headers()},
             )
+            metrics.RATE_LIMITED.inc()
             await problem_response(refusal)(scope, receive, send)
             return
 

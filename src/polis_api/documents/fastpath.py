@@ -20,6 +20,7 @@ from polis_api.auth import admit, authorization_header
 from polis_api.documents import service
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import current_or_not_modified
+from polis_api.edge.context import note_route
 from polis_api.errors import ApiError
 from polis_api.problems import problem_response
 
@@ -55,6 +56,7 @@ class DocumentReadFastPath:
         self, scope: Scope, receive: Receive, send: Send, resource: Resource, doc_id: uuid.UUID
     ) -> None:
         state = scope["app"].state
+        note_route(resource.prefix + "/{id}")  # the routed twin's template, for the metrics
         if_none_match = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":

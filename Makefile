@@ -54,7 +54,7 @@ format: $(DEV_STAMP)
 ## make check: formatting, lint, types and the tests
 check: lint test
 
-## make bench: polis-api against its floor and a naive app (bench/; ARGS="--quick" for a smoke run)
+## make bench: polis-api against its floor and a naive app, then the map and walk lists (bench/; ARGS="--quick")
 bench: $(DEV_STAMP) wrk
 	$(BIN)/python bench/run.py $(ARGS)
 

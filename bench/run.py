@@ -4,7 +4,8 @@ Builds (or reuses) the dataset, then for 1 and 2 workers starts each server as u
 run it, drives every endpoint with wrk (warm-up, then a measured window at 16 and 64
 connections) while sampling CPU, runs the bulk call and the full stream once, and
 writes bench/results/<timestamp>.md (+ .json, and the plans in .raw). Issue 10's
-bulk contact import and a list's joined members are compared with the floor too.
+bulk contact import and a list's joined members are compared with the floor too;
+then bench/geo.py (issue 11: bbox, near, the walk-list download) unless --no-geo.
 
     .venv/bin/python bench/run.py            # the full run (about 15 minutes)
     .venv/bin/python bench/run.py --quick    # a smoke run (under 3 minutes)
@@ -108,6 +109,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-one-shots", action="store_true", help="skip bulk and stream")
     parser.add_argument("--imports", type=int, default=0, help="CSV import rows (bench/imports.py)")
+    parser.add_argument("--no-geo", action="store_true", help="skip bench/geo.py (issue 11)")
     parser.add_argument("--force-dataset", action="store_true", help="rebuild the dataset")
     parser.add_argument(
         "--wait-quiet",
@@ -374,7 +376,12 @@ class Run:
 
 
 def main(argv: list[str] | None = None) -> int:
-    Run(parse_args(argv)).execute()
+    args = parse_args(argv)
+    Run(args).execute()
+    if not args.no_geo:  # issue 11: bbox, near and the walk-list download (bench/geo.py)
+        import geo
+
+        geo.main(["--quick"] if args.quick else [])
     return 0
 
 

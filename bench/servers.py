@@ -49,7 +49,11 @@ class Server:
         if self.app.startswith("polis-api"):
             workers = ["--workers", str(self.workers)]
             return [str(VENV_BIN / "polis-api"), "serve", *workers, "--port", port, "--quiet"]
-        module = {"floor": "floor_app:app", "naive": "naive_app:app"}[self.app]
+        module = {
+            "floor": "floor_app:app",
+            "naive": "naive_app:app",
+            "geo-floor": "geo_floor:app",  # bench/geo.py's walk-list download
+        }[self.app]
         return [
             str(VENV_BIN / "uvicorn"),
             module,

@@ -18,10 +18,13 @@ from tests.builders import assert_problem, create
 from tests.canvassing import (
     Door,
     associate,
+    door_record,
+    interaction,
     new_campaign,
     new_household,
     put_door,
     record_interaction,
+    status_named,
 )
 from tests.conftest import Tenant
 from tests.geo_builders import TURFS, WALKLISTS, turf
@@ -334,3 +337,82 @@ async def test_interactions_are_only_the_assigned_doors_when_restricted(
     assert (await client.get(f"/v2/interactions/{mine['id']}", headers=headers)).status_code == 200
     hidden = await client.get(f"/v2/interactions/{other['id']}", headers=headers)
     assert_problem(hidden, 404)
+
+
+async def test_a_restricted_canvasser_knocks_only_on_its_own_doors(
+    client: httpx.AsyncClient, tenant: Tenant, admin: dict[str, str], street: Street
+) -> None:
+    await hide_unassigned(client, admin)
+    canvasser = tenant.headers("canvasser")
+    mine, other = street.mine[0], street.others[0]
+    before = await door_record(client, admin, other)
+
+    hidden = await client.post("/v2/interactions", json=interaction(other), headers=canvasser)
+    assert_problem(hidden, 404)
+    allowed = await client.post("/v2/interactions", json=interaction(mine), headers=canvasser)
+    assert allowed.status_code == 201, allowed.text
+    unknown = interaction(mine, contactHouseholdId=str(uuid.uuid4()))
+    refused = await client.post("/v2/interactions", json=unknown, headers=canvasser)
+    assert_problem(refused, 400)  # a door that does not exist is still named, as before
+
+    outbox = [interaction(mine), interaction(other)]
+    answer = await client.post("/v2/interactions/bulk", json={"data": outbox}, headers=canvasser)
+    assert answer.status_code == 207, answer.text
+    assert [item["status"] for item in answer.json()["data"]] == [201, 404]
+
+    history = await client.get(
+        "/v2/interactions",
+        params={"filter[/data/contactHouseholdId]": other.contact_household_id},
+        headers=admin,
+    )
+    assert ids(history) == set(), "nothing was recorded on the hidden door"
+    assert await door_record(client, admin, other) == before
+
+
+async def test_a_restricted_canvasser_writes_only_its_own_door_records(
+    client: httpx.AsyncClient, tenant: Tenant, admin: dict[str, str], street: Street
+) -> None:
+    await hide_unassigned(client, admin)
+    canvasser = tenant.headers("canvasser")
+    mine, other = street.mine[0], street.others[0]
+    successful = await status_named(client, admin, "Successful")
+    before = await door_record(client, admin, other)
+    assert before is not None
+
+    patch = {"data": [{"op": "replace", "path": "/statusId", "value": successful}]}
+    hidden = await client.patch(
+        other.path, json=patch, headers={**canvasser, "If-Match": before["meta"]["etag"]}
+    )
+    assert_problem(hidden, 404)
+
+    def item(at: Door) -> dict[str, Any]:
+        return {"data": {"campaignId": at.campaign_id, "statusId": successful}, "params": at.params}
+
+    bulk = "/v1/campaigns/contact-households/bulk"
+    refused = await client.post(bulk, json={"data": [item(mine), item(other)]}, headers=canvasser)
+    assert_problem(refused, 404)
+    assert await door_record(client, admin, other) == before, "nothing was written"
+    mine_before = await door_record(client, admin, mine)
+    assert mine_before is not None and mine_before["data"]["statusId"] != successful
+
+    allowed = await client.post(bulk, json={"data": [item(mine)]}, headers=canvasser)
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["data"][0]["data"]["statusId"] == successful
+
+
+async def test_with_unassigned_data_shown_a_canvasser_writes_any_door(
+    client: httpx.AsyncClient, tenant: Tenant, admin: dict[str, str], street: Street
+) -> None:
+    canvasser = tenant.headers("canvasser")
+    other = street.others[0]
+    answer = await client.post("/v2/interactions", json=interaction(other), headers=canvasser)
+    assert answer.status_code == 201, answer.text
+    successful = await status_named(client, admin, "Successful")
+    item = {
+        "data": {"campaignId": other.campaign_id, "statusId": successful},
+        "params": other.params,
+    }
+    bulk = await client.post(
+        "/v1/campaigns/contact-households/bulk", json={"data": [item]}, headers=canvasser
+    )
+    assert bulk.status_code == 200, bulk.text

@@ -3,6 +3,7 @@ record, contact and household embedded, meta, since, roles and tenancy."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import httpx
 from tests.canvassing import Door, door_record, new_campaign
 from tests.conftest import Tenant
 from tests.geo_builders import WALKLISTS, new_walklist, placed_door
+from tests.surveys import EVERYONE, new_segment, new_survey
 
 
 async def street(client: httpx.AsyncClient, headers: dict[str, str], campaign: str) -> list[Door]:
@@ -130,3 +132,55 @@ async def test_canvassers_download_only_their_own_lists_and_tenants_are_apart(
     assert len((await get(client, download_path(theirs["id"]), viewer))["data"]) == 1
     elsewhere = await client.get(download_path(mine["id"]), headers=other_tenant.headers())
     assert elsewhere.status_code == 404
+
+
+def only(contact_ids: list[str], operator: str = "in") -> dict[str, Any]:
+    value: Any = contact_ids if operator == "in" else contact_ids[0]
+    return {"filter": "all", "clauses": [{"source": "/id", "operator": operator, "value": value}]}
+
+
+async def test_each_contact_gets_the_survey_of_its_first_matching_segment(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    admin = tenant.headers("admin")
+    campaign = await new_campaign(client, admin)
+    doors = await street(client, admin, campaign)
+    first, second, third = (d.contact_id for d in doors)
+    surveys = [
+        await new_survey(client, admin, campaign, name=name)
+        for name in ("Front", "Back", "Unused", "Gone")
+    ]
+    front, back, unused, gone = (s["id"] for s in surveys)
+    # Precedence, not creation order, decides: the lowest first.
+    await new_segment(client, admin, campaign, back, 20, criteria=only([first, second]))
+    await new_segment(client, admin, campaign, front, 10, criteria=only([first], "eq"))
+    await new_segment(client, admin, campaign, unused, 30, criteria=only([str(uuid.uuid4())]))
+    await new_segment(client, admin, campaign, gone, 5, criteria=EVERYONE)
+    deleted = await client.delete(
+        f"/v1/surveys/{gone}", headers={**admin, "If-Match": surveys[3]["meta"]["etag"]}
+    )
+    assert deleted.status_code in (200, 204), deleted.text
+    made = await new_walklist(
+        client, admin, campaign, doors=[d.contact_household_id for d in doors]
+    )
+
+    page = await get(client, download_path(made["id"]), admin)
+    feed = await get(client, f"{download_path(made['id'])}?since=", admin)
+
+    expected = {first: front, second: back}
+    for meta in (page["meta"], feed["meta"]):
+        assert meta["surveyByContact"] == expected
+        assert meta["surveys"] == [
+            await get(client, f"/v1/surveys/{s}", admin) for s in sorted({front, back})
+        ]
+    for at in doors:  # the same answer as the contact's own survey route
+        own = await client.get(
+            f"/v1/campaigns/{campaign}/contacts/{at.contact_id}/survey", headers=admin
+        )
+        if at.contact_id in expected:
+            assert own.status_code == 200, own.text
+            assert own.json()["id"] == expected[at.contact_id]
+        else:
+            assert own.status_code == 404, own.text
+    assert third not in page["meta"]["surveyByContact"]
+    assert [item["data"]["contactHouseholdId"] for item in page["data"]] == made["data"]["doors"]

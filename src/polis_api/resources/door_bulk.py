@@ -10,14 +10,17 @@ All or nothing: the caller's transaction holds it together.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from polis_api.documents import repository as repo
+from polis_api.documents import service
 from polis_api.documents.envelope import StoredDocument
 from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import WriteContext
 from polis_api.errors import Conflict, FieldError, ValidationFailed
+from polis_api.filtering.to_sql import Params
 from polis_api.resources import campaign_status_links as links
 from polis_api.resources import references as refs
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
@@ -50,6 +53,7 @@ async def plan(ctx: WriteContext, items: list[BulkItem]) -> tuple[str, list[Door
     if campaign_id is not None:
         await refs.require_campaign(ctx.conn, ctx.principal, campaign_id, "/data/0/data/campaignId")
     pairs = await _pairs(ctx, items)
+    await _require_visible(ctx, pairs.values())
     statuses = await _statuses(ctx, items)
     allowed = await _campaign_statuses(ctx, campaign_id)
     changes = []
@@ -86,6 +90,24 @@ async def _pairs(ctx: WriteContext, items: list[BulkItem]) -> dict[tuple[str, st
         ctx.conn, CONTACT_HOUSEHOLDS.sql, ctx.principal.customer_id, keys
     )
     return {(key[0], key[1]): str(doc.id) for key, (doc, _) in found.items()}
+
+
+async def _require_visible(ctx: WriteContext, pairs: Iterable[str]) -> None:
+    """A door the caller may not read (docs/visibility.md) may not be written either:
+    the call answers 404 as the door's GET does, and writes nothing."""
+    visible = CONTACT_HOUSEHOLDS.visible_to(ctx.principal)
+    if visible is None:
+        return
+    wanted = sorted(set(pairs))
+    bound = Params([ctx.principal.customer_id, wanted])
+    rows = await ctx.conn.fetch(
+        f"SELECT id::text FROM {CONTACT_HOUSEHOLDS.table} "  # noqa: S608
+        f"WHERE customer_id = $1 AND id = ANY($2::uuid[]) AND {visible.where(bound)}",
+        *bound.values,
+    )
+    hidden = sorted(set(wanted) - {row[0] for row in rows})
+    if hidden:
+        raise service.not_found(CONTACT_HOUSEHOLDS, uuid.UUID(hidden[0]))
 
 
 async def _statuses(ctx: WriteContext, items: list[BulkItem]) -> dict[str, StatusInfo]:

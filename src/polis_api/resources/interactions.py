@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, JsonValue, StrictBool, model_validator
 
+from polis_api.documents import service
 from polis_api.documents.envelope import CreateBody, DataModel, StoredDocument, Timestamp
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
 from polis_api.errors import invalid_field
@@ -20,6 +21,7 @@ from polis_api.resources import references as refs
 from polis_api.resources import survey_versions
 from polis_api.resources.assigned import NAMES_ASSIGNED_DOOR
 from polis_api.resources.common import Text
+from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
 from polis_api.resources.door_records import update_door
 from polis_api.workflow import quality
 from polis_api.workflow.distance import interaction_distance
@@ -88,6 +90,12 @@ class InteractionHooks(DocumentHooks):
     ) -> dict[str, Any]:
         found = await refs.interaction_references(ctx.conn, ctx.principal, data)
         _check_references(found, data)
+        # A door the caller may not read (docs/visibility.md) is one it may not knock on
+        # either: 404, as its GET answers. After the reference checks, so an unknown
+        # door is still the 400 naming the field for everyone.
+        await service.require_visible(
+            ctx.conn, CONTACT_HOUSEHOLDS, ctx.principal, uuid.UUID(data["contactHouseholdId"])
+        )
         ctx.memo[MEMO] = found
         prepared = {k: v for k, v in data.items() if k not in self.server_fields}
         assert found.household is not None

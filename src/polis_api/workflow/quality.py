@@ -250,3 +250,8 @@ def with_quality_flags(interaction: dict[str, Any], facts: QualityFacts) -> dict
     if flags:
         flagged[FIELD] = flags
     return flagged
+
+
+def flagged_share(flagged: int, interactions: int) -> float:
+    """The review's ranking figure: the share of a canvasser's knocks that are flagged."""
+    return round(flagged / interactions, 4) if interactions else 0.0

@@ -328,6 +328,23 @@ async def test_a_flag_filter_works_in_the_bracket_form_too(
     assert [doc["id"] for doc in response.json()["data"]] == [far["id"]]
 
 
+async def test_one_canvassers_flagged_knocks_are_one_filter_away(
+    client: httpx.AsyncClient, settings: Settings, tenant: Tenant, admin: dict[str, str]
+) -> None:
+    me, other = canvasser(settings, tenant), canvasser(settings, tenant)
+    at = await door(client, admin)
+    mine = await knock(client, me, at, location=at_door(1.0))
+    await knock(client, me, at, timestamp=at_time(3600))
+    await knock(client, other, at, location=at_door(1.0))
+    sub = mine["meta"]["createdBy"]
+
+    found = await flagged_ids(
+        client, admin, at.campaign_id, f'/meta/createdBy eq "{sub}" and /data/qualityFlags neq nil'
+    )
+
+    assert found == {mine["id"]}
+
+
 @pytest.mark.parametrize(
     "expression",
     [

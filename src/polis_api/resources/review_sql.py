@@ -20,36 +20,22 @@ from polis_api.filtering.to_sql import Params
 from polis_api.resources.interactions import INTERACTIONS
 from polis_api.resources.statuses import STATUSES
 from polis_api.workflow.door import StatusInfo
+from polis_api.workflow.quality import FLAGS
 
 TABLE = INTERACTIONS.table
 _AT = "(data ->> 'timestamp')"
-# The knocks judged, the ranking and the page; then each listed canvasser's flags.
-# Interpolated pieces are constants or built from Params; values are parameters.
+# One pass over the campaign's knocks: per canvasser, how many, how many flagged, and
+# how many carry each flag (one FILTER per flag the server writes), ranked and paged.
+# Interpolated pieces are constants or Params placeholders; values are parameters.
 _RANKING = """
-WITH scoped AS MATERIALIZED (
-  SELECT created_by, data -> 'qualityFlags' AS flags FROM {table}
-  WHERE {where}
-), per_user AS (
-  SELECT created_by, count(*) AS interactions,
-         count(*) FILTER (WHERE jsonb_typeof(flags) = 'array'
-                          AND jsonb_array_length(flags) > 0) AS flagged
-  FROM scoped GROUP BY created_by
-), page AS (
-  SELECT * FROM per_user
-  ORDER BY flagged::numeric / interactions DESC, flagged DESC, created_by
-  LIMIT {limit} OFFSET {skip}
-), per_flag AS (
-  SELECT s.created_by, f.flag, count(*) AS n
-  FROM scoped AS s JOIN page AS p USING (created_by),
-       jsonb_array_elements_text(
-         CASE WHEN jsonb_typeof(s.flags) = 'array' THEN s.flags ELSE '[]' END) AS f(flag)
-  GROUP BY s.created_by, f.flag
-)
-SELECT p.created_by::text AS user_id, p.interactions, p.flagged,
-       coalesce((SELECT jsonb_object_agg(pf.flag, pf.n ORDER BY pf.flag) FROM per_flag AS pf
-                 WHERE pf.created_by = p.created_by), '{{}}'::jsonb) AS flags
-FROM page AS p
-ORDER BY p.flagged::numeric / p.interactions DESC, p.flagged DESC, p.created_by
+SELECT created_by::text AS user_id, count(*) AS interactions,
+       count(*) FILTER (WHERE data ? 'qualityFlags') AS flagged, {per_flag}
+FROM {table}
+WHERE {where}
+GROUP BY created_by
+ORDER BY count(*) FILTER (WHERE data ? 'qualityFlags')::numeric / count(*) DESC,
+         count(*) FILTER (WHERE data ? 'qualityFlags') DESC, created_by
+LIMIT {limit} OFFSET {skip}
 """
 
 
@@ -87,15 +73,26 @@ async def ranking(
     if visible is not None:
         where.append(visible.where(params))
     limit, skip = page
+    per_flag = ", ".join(
+        f"count(*) FILTER (WHERE (data -> 'qualityFlags') @> {params.add([flag])}::jsonb) "
+        f"AS flag_{n}"
+        for n, flag in enumerate(FLAGS)
+    )
     sql = _RANKING.format(
         table=TABLE,
+        per_flag=per_flag,
         where=" AND ".join(where),
         limit=params.add(limit),
         skip=params.add(skip),
     )
     rows = await conn.fetch(sql, *params.values)
     return [
-        CanvasserCounts(row["user_id"], row["interactions"], row["flagged"], row["flags"])
+        CanvasserCounts(
+            row["user_id"],
+            row["interactions"],
+            row["flagged"],
+            {flag: row[f"flag_{n}"] for n, flag in enumerate(FLAGS) if row[f"flag_{n}"]},
+        )
         for row in rows
     ]
 

@@ -19,6 +19,7 @@ from asgi_lifespan import LifespanManager
 from polis_api.config import Settings
 from tests.builders import assert_problem
 from tests.canvassing import Door, door, door_record, new_campaign, status_ids
+from tests.canvassing import interaction as interaction_at
 from tests.conftest import Tenant
 from tests.resources.test_quality_api import at_door, at_time, canvasser, knock
 
@@ -427,3 +428,25 @@ async def test_a_canvasser_kept_to_its_doors_reviews_only_what_it_may_read(
     assert mine.status_code == 200, mine.text
     assert mine.json()["data"] == [], "no walk list names this door for it"
     assert [row["userId"] for row in everyone.json()["data"]] == [sub_of(me)]
+
+
+async def test_a_rollback_and_a_knock_on_the_same_door_at_once_both_land(
+    client: httpx.AsyncClient, admin: dict[str, str], canvass: Canvass
+) -> None:
+    later = {"unavailable": False, "successful": False, "timestamp": at_time(5000)}
+
+    undone, knocked = await asyncio.gather(
+        rollback(client, admin, canvass.campaign_id, **window(canvass)),
+        client.post(
+            "/v2/interactions",
+            json=interaction_at(canvass.alone, **later),
+            headers=canvass.bob,
+        ),
+    )
+
+    assert undone.status_code == 200, undone.text
+    assert knocked.status_code == 201, knocked.text
+    record = await door_record(client, admin, canvass.alone)
+    assert record is not None
+    assert record["data"]["state"] == "contacted-available-not-successful"
+    assert record["data"]["lastInteraction"]["interactionId"] == knocked.json()["id"]

@@ -9,10 +9,17 @@ Before reading, the write takes a transaction-scoped advisory lock on the canvas
 a second write of the same canvasser waits until the first commits, and its read
 (a new statement, so a new snapshot under READ COMMITTED) then sees the first knock.
 So two knocks sent at once are judged as if sent one after the other.
+
+The wait is bounded (``LOCK_WAIT_SECONDS``): the first write may itself be waiting,
+for a door another request holds, and a canvasser's knocks must not queue behind
+that until a statement times out. Past the bound the knock is judged on what is
+committed, as it would be without the lock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from datetime import datetime
 
@@ -24,7 +31,10 @@ from polis_api.workflow.quality import CanvasserKnocks, Knock, QualityLimits, sh
 
 TABLE = "interactions"  # INTERACTIONS.table (resources/interactions.py imports this module)
 
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('canvasser:' || $1 || ':' || $2, 0))"
+_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended('canvasser:' || $1 || ':' || $2, 0))"
+# A knock commits in milliseconds; one that takes longer is waiting for something else.
+LOCK_WAIT_SECONDS = 0.25
+_LOCK_POLL_SECONDS = 0.01
 
 # $1 tenant, $2 canvasser, $3 the interaction itself (left out: a PATCH re-judges it),
 # $4 its timestamp, $5/$6 the burst window's ends, $7 knocks needed on each side.
@@ -48,8 +58,15 @@ UNION ALL
 """
 
 
-async def lock_canvasser(conn: asyncpg.Connection, customer_id: uuid.UUID, user: uuid.UUID) -> None:
-    await conn.execute(_LOCK, str(customer_id), str(user))
+async def lock_canvasser(conn: asyncpg.Connection, customer_id: uuid.UUID, user: uuid.UUID) -> bool:
+    """Take the canvasser's lock (held until the transaction ends; taking it again in
+    the same transaction succeeds at once), waiting at most ``LOCK_WAIT_SECONDS``."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while not await conn.fetchval(_TRY_LOCK, str(customer_id), str(user)):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(_LOCK_POLL_SECONDS)
+    return True
 
 
 async def knocks_around(

@@ -524,7 +524,7 @@ async def test_bulk_names_each_item_outside_the_campaigns_statuses(
 async def test_an_interaction_outside_the_campaigns_statuses_is_stored_and_flagged(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    at = await door(client, admin)
+    at = await door(client, admin, coords=None)  # no distance: no far-from-door
     statuses = await status_ids(client, admin)
     await link(client, admin, at.campaign_id, statuses["Successful"])
 
@@ -551,7 +551,7 @@ async def test_an_interaction_outside_the_campaigns_statuses_is_stored_and_flagg
 async def test_interactions_are_clean_when_the_campaign_links_nothing(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    at = await door(client, admin)
+    at = await door(client, admin, coords=None)  # no distance: no far-from-door
     statuses = await status_ids(client, admin)
 
     recorded = await record_interaction(client, admin, at, statusId=statuses["Refused"])
@@ -566,7 +566,7 @@ async def test_interactions_are_clean_when_the_campaign_links_nothing(
 async def test_a_flag_follows_a_patched_status(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    at = await door(client, admin)
+    at = await door(client, admin, coords=None)  # no distance: no far-from-door
     statuses = await status_ids(client, admin)
     await link(client, admin, at.campaign_id, statuses["Come Back"])
     recorded = await record_interaction(client, admin, at, statusId=statuses["Come Back"])
@@ -585,7 +585,7 @@ async def test_a_flag_follows_a_patched_status(
 async def test_the_outbox_flags_each_item_and_refuses_none(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    at = await door(client, admin)
+    at = await door(client, admin, coords=None)  # no distance: no far-from-door
     statuses = await status_ids(client, admin)
     await link(client, admin, at.campaign_id, statuses["Successful"])
     items = [

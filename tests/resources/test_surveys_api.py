@@ -296,7 +296,7 @@ def _answers(survey: dict[str, Any], *, option_index: int = 0) -> dict[str, Any]
 async def test_answers_that_fit_the_latest_version_are_stored_unflagged_with_that_version(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    at = await door(client, admin)
+    at = await door(client, admin, coords=None)  # no distance: no far-from-door
     survey = await new_survey(client, admin, at.campaign_id)
     answers = {"surveyId": survey["id"], "responses": _answers(survey)}
     recorded = await record_interaction(client, admin, at, survey=answers, qualityFlags=["ok"])
@@ -307,7 +307,7 @@ async def test_answers_that_fit_the_latest_version_are_stored_unflagged_with_tha
 async def test_unknown_questions_options_or_versions_are_stored_and_flagged(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    at = await door(client, admin)
+    at = await door(client, admin, coords=None)  # no distance: no far-from-door
     survey = await new_survey(client, admin, at.campaign_id)
     question_id = survey["data"]["questions"][0]["questionId"]
     unknown_question = {str(uuid.uuid4()): {"fields": {"x": "1"}}}
@@ -328,7 +328,7 @@ async def test_unknown_questions_options_or_versions_are_stored_and_flagged(
 async def test_an_answer_to_an_older_version_is_held_against_that_version(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    at = await door(client, admin)
+    at = await door(client, admin, coords=None)  # no distance: no far-from-door
     v1 = await new_survey(client, admin, at.campaign_id)
     old_answers = _answers(v1, option_index=1)
     changed = await patch(client, v1, [{"op": "remove", "path": "/questions/0/options/1"}], admin)
@@ -345,7 +345,7 @@ async def test_an_answer_to_an_older_version_is_held_against_that_version(
 async def test_a_survey_this_server_does_not_know_is_stored_unflagged(
     client: httpx.AsyncClient, admin: dict[str, str], other_tenant: Tenant
 ) -> None:
-    at = await door(client, admin)
+    at = await door(client, admin, coords=None)  # no distance: no far-from-door
     theirs = other_tenant.headers("admin")
     foreign = await new_survey(client, theirs, await new_campaign(client, theirs))
     for survey_id in (str(uuid.uuid4()), foreign["id"]):
@@ -358,7 +358,7 @@ async def test_a_survey_this_server_does_not_know_is_stored_unflagged(
 async def test_a_patch_of_an_interaction_recomputes_its_flags(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    at = await door(client, admin)
+    at = await door(client, admin, coords=None)  # no distance: no far-from-door
     survey = await new_survey(client, admin, at.campaign_id)
     recorded = await record_interaction(
         client, admin, at, survey={"surveyId": survey["id"], "responses": _answers(survey)}
@@ -381,7 +381,7 @@ async def test_a_patch_of_an_interaction_recomputes_its_flags(
 async def test_a_version_of_an_interaction_is_a_positive_integer(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
-    at = await door(client, admin)
+    at = await door(client, admin, coords=None)  # no distance: no far-from-door
     for bad in (0, "1", 1.5, 2_147_483_648):
         body = interaction(at, survey={"surveyId": str(uuid.uuid4()), "version": bad})
         response = await client.post("/v2/interactions", json=body, headers=admin)

@@ -15,7 +15,7 @@ from polis_api.config import Settings
 from polis_api.documents.feed import SyncToken, token_since
 from polis_api.documents.geo import GEO_PARAMETERS, Geo, geo_where, nearest_first, parse_geo
 from polis_api.documents.repository import ListQuery
-from polis_api.documents.representations import JSON, Representation
+from polis_api.documents.representations import GEOJSON, JSON, Representation
 from polis_api.documents.visibility import VisibleTo
 from polis_api.errors import BadFilter, ValidationFailed
 from polis_api.filtering.ast import And, Node
@@ -156,7 +156,7 @@ def parse_list_request(
     skip = _non_negative_int(params, "skip", 0)
     order_by = _order_by(params.getlist("sort"), policy, settings.max_sort_terms)
     located = geo is not None and (
-        representation is not JSON or any(name in params for name in GEO_PARAMETERS)
+        representation is GEOJSON or any(name in params for name in GEO_PARAMETERS)
     )
     if geo is not None and located:
         wanted = parse_geo(params, settings.max_near_radius_miles)

@@ -27,7 +27,7 @@ _COLUMNS = (
 )
 
 
-def _timestamp_sql(column: str) -> str:
+def timestamp_sql(column: str) -> str:
     return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 
@@ -42,8 +42,8 @@ def document_json_sql(resource: str, row: str = "", data: str = "", extra: str =
     return (
         f"json_build_object('id', {row}id, 'data', {data or row + 'data'}, "
         "'meta', json_build_object("
-        f"'created', {_timestamp_sql(row + 'created')}, "
-        f"'modified', {_timestamp_sql(row + 'modified')}, "
+        f"'created', {timestamp_sql(row + 'created')}, "
+        f"'modified', {timestamp_sql(row + 'modified')}, "
         f"'resource', '{resource}', 'createdBy', {row}created_by, "
         f"'isDeleted', {row}is_deleted, 'modifiedBy', {row}modified_by, 'etag', {row}etag), "
         f"'customerId', {row}customer_id, 'securityGroupId', {row}security_group_id"
@@ -579,6 +579,56 @@ async def fetch_page(
 ) -> list[str]:
     text, args = page_sql(sql, query, item)
     return [row[0] for row in await conn.fetch(text, *args)]
+
+
+def listed_data_sql(sql: DocumentSql, query: ListQuery, *, page: bool) -> tuple[str, list[Any]]:
+    """The ``data`` of the rows a list answers: one page of them, or all (a stream)."""
+    text = f"SELECT data FROM {query.source(sql)} WHERE {query.where}"
+    if not page:
+        return text, list(query.params)
+    limit_at = len(query.params) + 1
+    text += f" ORDER BY {query.order_by} LIMIT ${limit_at} OFFSET ${limit_at + 1}"
+    return text, [*query.params, query.limit, query.skip]
+
+
+def open_keys_sql(rows: str, at: tuple[str, ...], depth: int, limit_at: int) -> str:
+    """The distinct key paths, ``depth`` levels deep, under ``data #> at`` in ``rows``
+    (a query yielding ``data``); a value that is not an object ends its path early.
+    Each row of the answer is one path, padded with NULLs. ``at`` is written by code."""
+    path = "'{" + ",".join(at) + "}'"
+    levels = [
+        f"CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(listed.data #> {path}) "
+        f"= 'object' THEN listed.data #> {path} END) AS k1"
+    ]
+    for n in range(2, depth + 1):
+        outer = f"k{n - 1}.value"
+        levels.append(
+            f"LEFT JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof({outer}) = 'object' "
+            f"THEN {outer} END) AS k{n} ON true"
+        )
+    keys = ", ".join(f"k{n}.key" for n in range(1, depth + 1))
+    order = ", ".join(f"{n} NULLS FIRST" for n in range(1, depth + 1))
+    return (
+        f"SELECT DISTINCT {keys} FROM ({rows}) AS listed {' '.join(levels)} "
+        f"ORDER BY {order} LIMIT ${limit_at}"
+    )
+
+
+async def open_keys(
+    conn: asyncpg.Connection,
+    sql: DocumentSql,
+    query: ListQuery,
+    at: tuple[str, ...],
+    depth: int,
+    *,
+    page: bool,
+    limit: int,
+) -> list[tuple[str, ...]]:
+    """At most ``limit`` key paths (``open_keys_sql``) of the listed documents."""
+    rows, args = listed_data_sql(sql, query, page=page)
+    text = open_keys_sql(rows, at, depth, len(args) + 1)
+    found = await conn.fetch(text, *args, limit)
+    return [tuple(key for key in row if key is not None) for row in found]
 
 
 async def count(conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery) -> int:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends, Header, Request, Response
 
 from polis_api.auth import VERBS, Principal, require
 from polis_api.deps import WriteConnection
-from polis_api.documents import service
+from polis_api.documents import csv_export, service
 from polis_api.documents.bulk_results import (
     UPDATE_COUNTS,
     ItemBulkBody,
@@ -406,8 +406,7 @@ async def list_response(
     ``scope_filter`` any other clause (``/id in [...]``: a campaign's statuses).
     """
     settings = request.app.state.settings
-    offered = (JSON, GEOJSON) if resource.geo is not None else (JSON,)
-    representation = negotiate(request.headers.get("accept"), offered)
+    representation = list_representation(request, resource)
     listing = parse_list_request(
         request.query_params,
         resource.field_policy,
@@ -420,6 +419,14 @@ async def list_response(
         visible=resource.visible_to(principal),
     )
     return await answer_list(request, resource, principal, listing, representation)
+
+
+def list_representation(request: Request, resource: Resource) -> Representation:
+    """What the client's Accept header picks among what this list offers: JSON, CSV,
+    and GeoJSON for documents on the map; 406 when it accepts none of them."""
+    csv = csv_export.offer(request.app.state.settings.max_csv_columns)
+    offered = (JSON, GEOJSON, csv) if resource.geo is not None else (JSON, csv)
+    return negotiate(request.headers.get("accept"), offered)
 
 
 async def answer_list(
@@ -435,8 +442,22 @@ async def answer_list(
         bounds = StreamBounds.of(request.app.state.settings)
         return ListStream(pool, resource, listing, principal, bounds)
     async with pool.acquire() as conn:
-        body = await service.list_page(conn, resource, listing)
-    return Response(content=body, media_type=representation.media_type)
+        listed = await service.list_page(conn, resource, listing)
+    return listed_response(request, resource.name, listing, listed)
+
+
+def listed_response(
+    request: Request, name: str, listing: ListRequest, listed: service.Listed
+) -> Response:
+    """A list page; a file (CSV) names its next page in a Link header when it came
+    back full, as its body has no room for meta."""
+    shape = listed.representation
+    headers = shape.headers(name, listed.meta)
+    query = listing.query
+    if shape.attachment is not None and not listing.feed and 0 < query.limit == listed.rows:
+        following = request.url.include_query_params(skip=query.skip + query.limit)
+        headers["Link"] = f'<{following}>; rel="next"'
+    return Response(content=listed.body, media_type=shape.content_type, headers=headers)
 
 
 def _existing_response(resource: Resource, out: Any) -> dict[int | str, dict[str, Any]]:

@@ -22,6 +22,7 @@ from polis_api.documents.feed import feed_page
 from polis_api.documents.listing import ListRequest
 from polis_api.documents.patch import PatchLimits, apply_patch, parse_operations
 from polis_api.documents.repository import Rendered
+from polis_api.documents.representations import Representation
 from polis_api.documents.resource import Resource, WriteContext
 from polis_api.documents.validation import dump_data, validate_data
 from polis_api.errors import (
@@ -338,20 +339,44 @@ async def delete_document(
     await write_revision(ctx, resource, current.deleted(by=principal.user_id, at=ctx.now), etag)
 
 
-async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> str:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Listed:
+    """A rendered list page, in the representation it was written in."""
+
+    body: str
+    representation: Representation
+    meta: str  # the meta object ("{}" when there is none)
+    rows: int
+
+
+async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> Listed:
     sql = resource.sql
     if request.feed:
-        return await feed_page(conn, sql, request.query, request.since)
-    shape = request.representation
-    item = shape.item(sql)
-    if not request.count:
-        rows = await repo.fetch_page(conn, sql, request.query, item)
-        return shape.opening + ",".join(rows) + shape.closing("{}")
-    # One snapshot for the page and its total, so they agree under concurrent writes.
+        body = await feed_page(conn, sql, request.query, request.since)
+        return Listed(body, request.representation, "{}", -1)
+    if request.representation.resolve is None and not request.count:
+        return await _page(conn, resource, request)
+    # One snapshot for the page, its total and the columns, so they agree under
+    # concurrent writes.
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        rows = await repo.fetch_page(conn, sql, request.query, item)
-        meta = await _list_meta(conn, sql, request)
-    return shape.opening + ",".join(rows) + shape.closing(meta)
+        return await _page(conn, resource, request)
+
+
+async def _page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> Listed:
+    sql = resource.sql
+    shape = await resolved(conn, resource, request)
+    rows = await repo.fetch_page(conn, sql, request.query, shape.item(sql))
+    meta = await _list_meta(conn, sql, request)
+    body = shape.opening + shape.separator.join(rows) + shape.closing(meta)
+    return Listed(body, shape, meta, len(rows))
+
+
+async def resolved(
+    conn: asyncpg.Connection, resource: Resource, request: ListRequest
+) -> Representation:
+    """The representation the rows are written in (run in the list's snapshot)."""
+    shape = request.representation
+    return shape if shape.resolve is None else await shape.resolve(conn, resource, request)
 
 
 async def linked_list_page(
@@ -406,24 +431,43 @@ async def open_stream(conn: asyncpg.Connection, principal: Principal, per_identi
         )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class OpenedStream:
+    representation: Representation
+    meta: str
+    chunks: AsyncGenerator[bytes]
+
+
+async def open_stream_list(
+    conn: asyncpg.Connection, resource: Resource, request: ListRequest
+) -> OpenedStream:
+    """The representation and meta of a streamed list, then its chunks (run in the
+    caller's repeatable read transaction, so all three see one snapshot)."""
+    shape = await resolved(conn, resource, request)
+    meta = await _list_meta(conn, resource.sql, request)
+    return OpenedStream(shape, meta, stream_list(conn, resource, request, shape, meta))
+
+
 async def stream_list(
-    conn: asyncpg.Connection, resource: Resource, request: ListRequest, chunk_bytes: int = 65536
+    conn: asyncpg.Connection,
+    resource: Resource,
+    request: ListRequest,
+    shape: Representation,
+    meta: str,
+    chunk_bytes: int = 65536,
 ) -> AsyncGenerator[bytes]:
     """The whole list as chunks of at most ~64 KiB, read through a cursor.
 
-    Runs in the caller's (repeatable read) transaction. The first chunk comes only
-    after the first rows were fetched, so a failing database fails it before any
-    status is sent.
+    The first chunk comes only after the first rows were fetched, so a failing
+    database fails it before any status is sent.
     """
     sql = resource.sql
-    shape = request.representation
-    meta = await _list_meta(conn, sql, request)
     buffer = [shape.opening]
     size = 0
     separator = ""
     async for row in repo.stream_rows(conn, sql, request.query, shape.item(sql)):
         buffer.append(separator + row)
-        separator = ","
+        separator = shape.separator
         size += len(row)
         if size >= chunk_bytes:
             yield "".join(buffer).encode()

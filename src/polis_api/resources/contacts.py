@@ -22,6 +22,7 @@ from polis_api.auth import Principal, require
 from polis_api.config import Settings
 from polis_api.documents import repository as repo
 from polis_api.documents import service
+from polis_api.documents.csv_columns import OpenPart
 from polis_api.documents.envelope import DataModel
 from polis_api.documents.keys import KeyValue, NaturalKey
 from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
@@ -208,6 +209,8 @@ CONTACTS = Resource(
     item_patch_path="/v2/contacts/bulk",
     min_bulk_items=1,
     max_bulk_items=_max_contact_bulk_items,
+    # As CSV, each of the tenant's own fields is a column: fields.<name>.
+    csv_open=(OpenPart(at=("fields",), prefix="fields"),),
     title="contact",
     create_example={
         "data": {

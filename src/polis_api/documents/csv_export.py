@@ -22,6 +22,7 @@ from polis_api.documents.csv_columns import (
     line_sql,
     model_columns,
 )
+from polis_api.documents.feed import feed_start
 from polis_api.documents.representations import Representation
 from polis_api.errors import ApiError
 
@@ -110,6 +111,7 @@ async def _open_columns(
             part.depth,
             page=not request.stream,
             limit=room - len(found) + 1,
+            after=feed_start(request.since) if request.feed else None,
         )
         found += [part.column(key) for key in keys]
         if len(found) > room:

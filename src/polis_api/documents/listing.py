@@ -152,7 +152,7 @@ def parse_list_request(
         where += f" AND {compile_filter(node, policy, bound)}"
     limit = _non_negative_int(params, "limit", DEFAULT_LIMIT)
     if since is not None:
-        return _feed_request(since, where, bound, limit, settings)
+        return _feed_request(since, where, bound, limit, settings, representation)
     skip = _non_negative_int(params, "skip", 0)
     order_by = _order_by(params.getlist("sort"), policy, settings.max_sort_terms)
     located = geo is not None and (
@@ -184,9 +184,9 @@ def _since(params: QueryParams, representation: Representation) -> str | None:
     if len(values) > 1:
         raise ValidationFailed("Send at most one 'since' token.")
     if values:
-        if representation is not JSON:
+        if representation is GEOJSON:
             raise ValidationFailed(
-                f"'since' answers JSON only; the change feed is not offered as "
+                "'since' answers JSON or CSV; the change feed is not offered as "
                 f"{representation.media_type}."
             )
         for name in (*_NOT_WITH_SINCE, *GEO_PARAMETERS):
@@ -199,7 +199,12 @@ def _since(params: QueryParams, representation: Representation) -> str | None:
 
 
 def _feed_request(
-    since: str, where: str, bound: Params, limit: int, settings: Settings
+    since: str,
+    where: str,
+    bound: Params,
+    limit: int,
+    settings: Settings,
+    representation: Representation,
 ) -> ListRequest:
     token = token_since(since, settings.tombstone_days, datetime.now(UTC))
     # Never streamed: a larger limit (the app's "all" included) gets one full page,
@@ -211,7 +216,14 @@ def _feed_request(
         limit=min(limit, settings.max_page_size),
         skip=0,
     )
-    return ListRequest(query=query, count=False, stream=False, feed=True, since=token)
+    return ListRequest(
+        query=query,
+        count=False,
+        stream=False,
+        feed=True,
+        since=token,
+        representation=representation,
+    )
 
 
 def _filter_node(params: QueryParams, settings: Settings, known: set[str]) -> Node | None:

@@ -502,10 +502,11 @@ class Link:
 
 
 def linked_page_sql(
-    sql: DocumentSql, link: Link, owner_id: uuid.UUID, query: ListQuery
+    sql: DocumentSql, link: Link, owner_id: uuid.UUID, query: ListQuery, item: str | None = None
 ) -> tuple[str, str, list[Any]]:
     """One page of the documents ``owner_id`` is linked to, as ``page_sql`` pages; the
-    list's own filter and sort apply to the linked documents."""
+    list's own filter and sort apply to the linked documents. ``item`` renders each
+    (default: the document as JSON, with its link's id in ``params``)."""
     owner_at = len(query.params) + 1
     owner = f"${owner_at}::text"
     linked = f"id::text IN (SELECT (link.data ->> '{link.to_field}') {link.live_links(owner)})"
@@ -517,7 +518,7 @@ def linked_page_sql(
         sql.resource, extra=f"'params', json_build_object('{link.param}', {link_id})"
     )
     text = (
-        f"SELECT ({document})::text FROM {sql.table} JOIN ("
+        f"SELECT ({item or document})::text FROM {sql.table} JOIN ("
         f"SELECT id AS page_id FROM {sql.table} WHERE {query.where} AND {linked} "
         f"ORDER BY {query.order_by} LIMIT ${owner_at + 1} OFFSET ${owner_at + 2}"
         f") AS page ON id = page.page_id WHERE customer_id = $1 ORDER BY {query.order_by}"
@@ -566,9 +567,10 @@ async def fetch_linked_page(
     query: ListQuery,
     *,
     count: bool,
+    item: str | None = None,
 ) -> tuple[list[str], int | None]:
     """The page, and with ``count`` the total (run both in one snapshot)."""
-    text, count_text, args = linked_page_sql(sql, link, owner_id, query)
+    text, count_text, args = linked_page_sql(sql, link, owner_id, query, item)
     rows = await conn.fetch(text, *args)
     total: int | None = await conn.fetchval(count_text, *args[:-2]) if count else None
     return [row[0] for row in rows], total
@@ -581,14 +583,23 @@ async def fetch_page(
     return [row[0] for row in await conn.fetch(text, *args)]
 
 
-def listed_data_sql(sql: DocumentSql, query: ListQuery, *, page: bool) -> tuple[str, list[Any]]:
-    """The ``data`` of the rows a list answers: one page of them, or all (a stream)."""
+def listed_data_sql(
+    sql: DocumentSql, query: ListQuery, *, page: bool, after: Position | None = None
+) -> tuple[str, list[Any]]:
+    """The ``data`` of the rows a list answers: one page of them, or all (a stream).
+    With ``after``, a change feed's page: the rows past that position, in change order
+    (those still past the feed's horizon included, so never fewer)."""
     text = f"SELECT data FROM {query.source(sql)} WHERE {query.where}"
+    args = list(query.params)
+    if after is not None:
+        n = len(args)
+        text += f" AND (txid, id) > (${n + 1}::text::xid8, ${n + 2}::uuid)"
+        args += [str(after.txid), after.id]
     if not page:
-        return text, list(query.params)
-    limit_at = len(query.params) + 1
+        return text, args
+    limit_at = len(args) + 1
     text += f" ORDER BY {query.order_by} LIMIT ${limit_at} OFFSET ${limit_at + 1}"
-    return text, [*query.params, query.limit, query.skip]
+    return text, [*args, query.limit, query.skip]
 
 
 def open_keys_sql(rows: str, at: tuple[str, ...], depth: int, limit_at: int) -> str:
@@ -623,9 +634,10 @@ async def open_keys(
     *,
     page: bool,
     limit: int,
+    after: Position | None = None,
 ) -> list[tuple[str, ...]]:
     """At most ``limit`` key paths (``open_keys_sql``) of the listed documents."""
-    rows, args = listed_data_sql(sql, query, page=page)
+    rows, args = listed_data_sql(sql, query, page=page, after=after)
     text = open_keys_sql(rows, at, depth, len(args) + 1)
     found = await conn.fetch(text, *args, limit)
     return [tuple(key for key in row if key is not None) for row in found]

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
 
+from polis_api import jsoncodec
 from polis_api.auth import VERBS, Principal, require
 from polis_api.deps import WriteConnection
 from polis_api.documents import csv_export, service
@@ -421,11 +422,15 @@ async def list_response(
     return await answer_list(request, resource, principal, listing, representation)
 
 
-def list_representation(request: Request, resource: Resource) -> Representation:
+def list_representation(
+    request: Request, resource: Resource, *, geo: bool = True
+) -> Representation:
     """What the client's Accept header picks among what this list offers: JSON, CSV,
-    and GeoJSON for documents on the map; 406 when it accepts none of them."""
+    and GeoJSON for documents on the map (unless the route leaves it out: ``geo``);
+    406 when it accepts none of them."""
     csv = csv_export.offer(request.app.state.settings.max_csv_columns)
-    offered = (JSON, GEOJSON, csv) if resource.geo is not None else (JSON, csv)
+    on_map = geo and resource.geo is not None
+    offered = (JSON, GEOJSON, csv) if on_map else (JSON, csv)
     return negotiate(request.headers.get("accept"), offered)
 
 
@@ -453,11 +458,21 @@ def listed_response(
     back full, as its body has no room for meta."""
     shape = listed.representation
     headers = shape.headers(name, listed.meta)
-    query = listing.query
-    if shape.attachment is not None and not listing.feed and 0 < query.limit == listed.rows:
-        following = request.url.include_query_params(skip=query.skip + query.limit)
+    following = _next_page(request, listing, listed) if shape.attachment else None
+    if following is not None:
         headers["Link"] = f'<{following}>; rel="next"'
     return Response(content=listed.body, media_type=shape.content_type, headers=headers)
+
+
+def _next_page(request: Request, listing: ListRequest, listed: service.Listed) -> str | None:
+    """A feed's next page is at its next token; a list's past a full page."""
+    if listing.feed:
+        token = jsoncodec.loads(listed.meta)["next"]
+        return str(request.url.include_query_params(since=token))
+    query = listing.query
+    if 0 < query.limit == listed.rows:
+        return str(request.url.include_query_params(skip=query.skip + query.limit))
+    return None
 
 
 def _existing_response(resource: Resource, out: Any) -> dict[int | str, dict[str, Any]]:

@@ -18,11 +18,11 @@ from polis_api.auth import Principal
 from polis_api.documents import repository as repo
 from polis_api.documents.envelope import CreateBody, StoredDocument, utc_now_ms
 from polis_api.documents.etag import parse_etag_header
-from polis_api.documents.feed import feed_page
+from polis_api.documents.feed import feed_changes, feed_page
 from polis_api.documents.listing import ListRequest
 from polis_api.documents.patch import PatchLimits, apply_patch, parse_operations
 from polis_api.documents.repository import Rendered
-from polis_api.documents.representations import Representation
+from polis_api.documents.representations import JSON, Representation
 from polis_api.documents.resource import Resource, WriteContext
 from polis_api.documents.validation import dump_data, validate_data
 from polis_api.errors import (
@@ -352,8 +352,11 @@ class Listed:
 async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> Listed:
     sql = resource.sql
     if request.feed:
-        body = await feed_page(conn, sql, request.query, request.since)
-        return Listed(body, request.representation, "{}", -1)
+        if request.representation.resolve is None:
+            body = await feed_page(conn, sql, request.query, request.since)
+            return Listed(body, request.representation, "{}", -1)
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await _feed_file(conn, resource, request)
     if request.representation.resolve is None and not request.count:
         return await _page(conn, resource, request)
     # One snapshot for the page, its total and the columns, so they agree under
@@ -371,6 +374,16 @@ async def _page(conn: asyncpg.Connection, resource: Resource, request: ListReque
     return Listed(body, shape, meta, len(rows))
 
 
+async def _feed_file(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> Listed:
+    """A change feed page in a representation with no room for meta (CSV)."""
+    sql = resource.sql
+    shape = await resolved(conn, resource, request)
+    view = repo.FeedView(sql.source, shape.item(sql))
+    bodies, meta = await feed_changes(conn, view, request.query, request.since)
+    body = shape.opening + shape.separator.join(bodies) + shape.closing(meta)
+    return Listed(body, shape, meta, len(bodies))
+
+
 async def resolved(
     conn: asyncpg.Connection, resource: Resource, request: ListRequest
 ) -> Representation:
@@ -385,19 +398,27 @@ async def linked_list_page(
     link: repo.Link,
     owner_id: uuid.UUID,
     request: ListRequest,
-) -> str:
+) -> Listed:
     """A page of the documents of ``resource`` that ``owner_id`` is linked to; with
     ``since``, their change feed (``repo.linked_feed_view``)."""
     if request.feed:
         return await view_feed_page(
-            conn, lambda at: repo.linked_feed_view(resource.sql, link, at), request, str(owner_id)
+            conn,
+            lambda at: repo.linked_feed_view(resource.sql, link, at),
+            request,
+            str(owner_id),
+            resource=resource,
         )
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        shape = await resolved(conn, resource, request)
+        # JSON shows each document with its link's id; another representation its own.
+        item = None if shape is JSON else shape.item(resource.sql)
         rows, total = await repo.fetch_linked_page(
-            conn, resource.sql, link, owner_id, request.query, count=request.count
+            conn, resource.sql, link, owner_id, request.query, count=request.count, item=item
         )
     meta = "{}" if total is None else '{"total":' + str(total) + "}"
-    return '{"data":[' + ",".join(rows) + '],"meta":' + meta + "}"
+    body = shape.opening + shape.separator.join(rows) + shape.closing(meta)
+    return Listed(body, shape, meta, len(rows))
 
 
 async def view_feed_page(
@@ -405,13 +426,26 @@ async def view_feed_page(
     view_at: Callable[[int], repo.FeedSql],
     request: ListRequest,
     *values: Any,
-) -> str:
+    resource: Resource | None = None,
+) -> Listed:
     """A feed page over a derived row set: ``view_at(n)`` builds it with ``values``
-    bound from parameter ``$n`` on, after the list request's own parameters."""
+    bound from parameter ``$n`` on, after the list request's own parameters.
+
+    Given the ``resource`` it lists, the page may be in another representation than
+    JSON (CSV); the columns of its open parts then come from the resource's own rows.
+    """
     query = request.query
     view = view_at(len(query.params) + 1)
     bound = dataclasses.replace(query, params=[*query.params, *values])
-    return await feed_page(conn, view, bound, request.since)
+    if resource is None or request.representation.resolve is None:
+        body = await feed_page(conn, view, bound, request.since)
+        return Listed(body, request.representation, "{}", -1)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        shape = await resolved(conn, resource, request)
+        rendered = repo.FeedView(view.source, shape.item(resource.sql))
+        bodies, meta = await feed_changes(conn, rendered, bound, request.since)
+    body = shape.opening + shape.separator.join(bodies) + shape.closing(meta)
+    return Listed(body, shape, meta, len(bodies))
 
 
 async def _list_meta(conn: asyncpg.Connection, sql: repo.DocumentSql, request: ListRequest) -> str:

@@ -28,7 +28,8 @@ from polis_api.documents.keys import KeyValue, NaturalKey
 from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
 from polis_api.documents.repository import Link
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
-from polis_api.documents.responses import PageOut, json_response, problem_responses
+from polis_api.documents.responses import PageOut, problem_responses
+from polis_api.documents.router import list_representation, listed_response
 from polis_api.errors import invalid_field
 from polis_api.resources.assigned import ASSIGNED_CONTACT
 from polis_api.resources.households import HOUSEHOLDS, HouseholdData
@@ -261,7 +262,7 @@ router = APIRouter(tags=[CONTACTS.label])
     openapi_extra={"parameters": LIST_PARAMETERS},
     responses={
         200: {"model": PageOut[HouseholdData]},
-        **problem_responses(400, 401, 403, 404, 410),
+        **problem_responses(400, 401, 403, 404, 406, 410),
     },
 )
 async def households_of_contact(
@@ -277,8 +278,9 @@ async def households_of_contact(
         settings,
         principal.customer_id,
         visible=HOUSEHOLDS.visible_to(principal),
+        representation=list_representation(request, HOUSEHOLDS, geo=False),
     )
     async with request.app.state.list_pool.acquire() as conn:
         await service.get_document(conn, CONTACTS, principal, id)
-        body = await service.linked_list_page(conn, HOUSEHOLDS, HOUSEHOLD_LINKS, id, listing)
-    return json_response(body)
+        listed = await service.linked_list_page(conn, HOUSEHOLDS, HOUSEHOLD_LINKS, id, listing)
+    return listed_response(request, HOUSEHOLDS.name, listing, listed)

@@ -191,7 +191,7 @@ async def add_members(
     openapi_extra={"parameters": LIST_PARAMETERS},
     responses={
         200: {"model": PageOut[ListMemberData]},
-        **problem_responses(400, 401, 403, 404, 410),
+        **problem_responses(400, 401, 403, 404, 406, 410),
     },
 )
 async def list_members(listId: uuid.UUID, request: Request, principal: CanRead) -> Response:

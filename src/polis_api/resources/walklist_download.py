@@ -118,7 +118,8 @@ async def download(id: uuid.UUID, request: Request, principal: CanRead) -> Respo
         walklist = await _walklist_for(conn, principal, id)
         values = (str(id), str(walklist["campaignId"]), walklist.get("doors") or [])
         if listing.feed:
-            body = json.loads(await service.view_feed_page(conn, download_view, listing, *values))
+            page = await service.view_feed_page(conn, download_view, listing, *values)
+            body = json.loads(page.body)
         else:
             body = {"data": await _in_walk_order(conn, principal, values), "meta": {}}
         contacts = [

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from pydantic import BaseModel
 
 from polis_api.documents.csv_columns import (
     Column,
+    OpenCells,
     OpenPart,
     header_line,
     model_columns,
@@ -117,3 +119,27 @@ def test_a_header_reads_back_as_its_names() -> None:
 
     assert line.endswith("\r\n")
     assert next(csv.reader(io.StringIO(line))) == ["id", "survey.q,1.optionId", 'say "x"', "'=cmd"]
+
+
+def test_open_cells_put_each_leaf_in_its_column_and_leave_the_rest_empty() -> None:
+    part = OpenPart(("survey", "responses"), "survey", depth=3)
+    found = [
+        part.column(("q1", "fields", "a")),
+        part.column(("q1", "optionId")),
+        part.column(("q2",)),
+    ]
+    leaves = json.dumps([[["q1", "optionId", None], '"x"'], [["q2", None, None], "7"]])
+
+    line = OpenCells([part], found).line('"fixed"\x1f' + leaves)
+
+    assert line == '"fixed",,"x",7\r\n'
+
+
+def test_open_cells_find_their_part_from_the_right_whatever_the_fixed_cells_hold() -> None:
+    fields = OpenPart(("fields",), "fields")
+    found = [fields.column(("ward",))]
+    fixed = '"a\x1fb"'  # a text cell holding the separator itself
+
+    line = OpenCells([fields], found).line(fixed + "\x1f" + json.dumps([[["ward"], "3"]]))
+
+    assert line == '"a\x1fb",3\r\n'

@@ -24,6 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from polis_api import jsoncodec
+
 # The characters a spreadsheet takes as the start of a formula, and the two that
 # can hide one after them (OWASP's list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -159,6 +161,71 @@ def _path_element(key: str) -> str:
     return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def cells_sql(cells: Sequence[str]) -> str:
+    """SQL joining cell expressions with commas (no line end). One array_to_string,
+    not a chain of ||, which would copy the growing line once per cell."""
+    return f"array_to_string(ARRAY[{', '.join(cells)}], ',')"
+
+
 def line_sql(cells: Sequence[str]) -> str:
     """SQL for a whole CSV line (its line end included) from cell expressions."""
-    return "(" + " || ',' || ".join(cells) + " || E'\\r\\n')"
+    return f"({cells_sql(cells)} || E'\\r\\n')"
+
+
+# An open part's cells. Probing every found key in every row (hundreds of survey
+# columns, a few answered per row) cost a path lookup per column per row; instead
+# PostgreSQL lists each row's own leaves with their cells already written, and Python
+# puts them in their columns (OpenCells).
+
+# Between a row's fixed cells and each open part's leaves. The leaves are JSON text,
+# which never holds a raw control character, so the last separators are found from
+# the right whatever the fixed cells hold.
+PART_SEPARATOR = "\x1f"
+
+
+def leaves_sql(part: OpenPart) -> str:
+    """SQL: this row's leaves under ``part`` as JSON text ``[[[k1, k2, null], cell],
+    ...]``, walked as the keys were found (``repository.open_keys_sql``)."""
+    at = sql_literal("{" + ",".join(_path_element(key) for key in part.at) + "}")
+    joins = [
+        f"jsonb_each(CASE WHEN jsonb_typeof(data #> {at}) = 'object' THEN data #> {at} END) AS k1"
+    ]
+    for n in range(2, part.depth + 1):
+        outer = f"k{n - 1}.value"
+        joins.append(
+            f"LEFT JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof({outer}) = 'object' "
+            f"THEN {outer} END) AS k{n} ON true"
+        )
+    levels = range(part.depth, 0, -1)
+    value = "coalesce(" + ", ".join(f"k{n}.value" for n in levels) + ")"
+    keys = ", ".join(f"k{n}.key" for n in range(1, part.depth + 1))
+    # Above the deepest level, an object was walked into: its keys have the columns.
+    walked = f"k{part.depth}.key IS NULL AND jsonb_typeof({value}) = 'object'"
+    cell = f"CASE WHEN {walked} THEN '' ELSE {json_cell_sql(value)} END"
+    # Every name here is written by code; the keys are read from the row itself.
+    pairs = f"json_agg(json_build_array(json_build_array({keys}), {cell}))"
+    return f"coalesce((SELECT {pairs}::text FROM {' '.join(joins)}), '[]')"  # noqa: S608
+
+
+class OpenCells:
+    """Puts each row's open leaves (``leaves_sql``) in their columns."""
+
+    def __init__(self, parts: Sequence[OpenPart], columns: Sequence[Column]) -> None:
+        self._parts = len(parts)
+        self._width = len(columns)
+        self._index: dict[tuple[int, tuple[str, ...]], int] = {}
+        for position, column in enumerate(columns):
+            for number, part in enumerate(parts):
+                if column.path[: len(part.at)] == part.at:
+                    self._index[(number, column.path[len(part.at) :])] = position
+
+    def line(self, row: str) -> str:
+        """The whole CSV line from a row: fixed cells, then each part's leaves."""
+        fixed, *parts = row.rsplit(PART_SEPARATOR, self._parts)
+        cells = [""] * self._width
+        for number, leaves in enumerate(parts):
+            for path, cell in jsoncodec.loads(leaves):
+                at = self._index.get((number, tuple(key for key in path if key is not None)))
+                if at is not None:  # always, within the snapshot the keys were found in
+                    cells[at] = cell
+        return fixed + "," + ",".join(cells) + LINE_END

@@ -10,6 +10,7 @@ is sent. PostgreSQL then writes each row as a CSV line, as it writes JSON.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -17,8 +18,11 @@ import asyncpg
 from polis_api.documents import repository as repo
 from polis_api.documents.csv_columns import (
     Column,
+    OpenCells,
+    cells_sql,
     data_cell_sql,
     header_line,
+    leaves_sql,
     line_sql,
     model_columns,
 )
@@ -76,9 +80,17 @@ async def _for_rows(
 ) -> Representation:
     meta = _meta_cells(request.feed)
     columns = model_columns(resource.data_model, resource.csv_open)
-    columns += await _open_columns(conn, resource, request, max_columns, len(meta) + len(columns))
-    names = [name for name, _ in meta] + [column.name for column in columns]
-    line = line_sql([cell for _, cell in meta] + [data_cell_sql(column) for column in columns])
+    found = await _open_columns(conn, resource, request, max_columns, len(meta) + len(columns))
+    names = [name for name, _ in meta] + [column.name for column in columns + found]
+    fixed = [cell for _, cell in meta] + [data_cell_sql(column) for column in columns]
+    if not found:
+        return _csv(names, line_sql(fixed))
+    leaves = " || ".join(f"E'\\x1f' || {leaves_sql(part)}" for part in resource.csv_open)
+    cells = OpenCells(resource.csv_open, found)
+    return _csv(names, f"({cells_sql(fixed)} || {leaves})", cells.line)
+
+
+def _csv(names: list[str], line: str, finish: Callable[[str], str] | None = None) -> Representation:
     return Representation(
         MEDIA_TYPE,
         lambda sql: line,
@@ -86,6 +98,7 @@ async def _for_rows(
         _no_closing,
         separator="",
         attachment="csv",
+        finish=finish,
     )
 
 

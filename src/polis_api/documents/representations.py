@@ -44,6 +44,11 @@ class Representation:
     # A file to save rather than a document to show: its extension, for
     # Content-Disposition; the meta object then rides in the Polis-Meta header.
     attachment: str | None = None
+    # Finishes each row PostgreSQL rendered (CSV: puts the open keys in their columns).
+    finish: Callable[[str], str] | None = None
+
+    def finished(self, rows: list[str]) -> list[str]:
+        return rows if self.finish is None else [self.finish(row) for row in rows]
 
     @property
     def content_type(self) -> str:

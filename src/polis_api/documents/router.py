@@ -33,6 +33,7 @@ from polis_api.documents.repository import Rendered
 from polis_api.documents.representations import GEOJSON, JSON, Representation, negotiate
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import (
+    CSV_CONTENT,
     DocumentOut,
     PageOut,
     check_bulk_size,
@@ -187,7 +188,7 @@ def _standard_router(resource: Resource) -> APIRouter:
         description=LIST_DESCRIPTION,
         openapi_extra={"parameters": list_parameters(resource)},
         responses={
-            200: {"model": PageOut[data_model]},
+            200: {"model": PageOut[data_model], **CSV_CONTENT},
             **problem_responses(400, 401, 403, 406, 410),
         },
     )

@@ -368,7 +368,7 @@ async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListR
 async def _page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> Listed:
     sql = resource.sql
     shape = await resolved(conn, resource, request)
-    rows = await repo.fetch_page(conn, sql, request.query, shape.item(sql))
+    rows = shape.finished(await repo.fetch_page(conn, sql, request.query, shape.item(sql)))
     meta = await _list_meta(conn, sql, request)
     body = shape.opening + shape.separator.join(rows) + shape.closing(meta)
     return Listed(body, shape, meta, len(rows))
@@ -380,6 +380,7 @@ async def _feed_file(conn: asyncpg.Connection, resource: Resource, request: List
     shape = await resolved(conn, resource, request)
     view = repo.FeedView(sql.source, shape.item(sql))
     bodies, meta = await feed_changes(conn, view, request.query, request.since)
+    bodies = shape.finished(bodies)
     body = shape.opening + shape.separator.join(bodies) + shape.closing(meta)
     return Listed(body, shape, meta, len(bodies))
 
@@ -417,6 +418,7 @@ async def linked_list_page(
             conn, resource.sql, link, owner_id, request.query, count=request.count, item=item
         )
     meta = "{}" if total is None else '{"total":' + str(total) + "}"
+    rows = shape.finished(rows)
     body = shape.opening + shape.separator.join(rows) + shape.closing(meta)
     return Listed(body, shape, meta, len(rows))
 
@@ -444,6 +446,7 @@ async def view_feed_page(
         shape = await resolved(conn, resource, request)
         rendered = repo.FeedView(view.source, shape.item(resource.sql))
         bodies, meta = await feed_changes(conn, rendered, bound, request.since)
+    bodies = shape.finished(bodies)
     body = shape.opening + shape.separator.join(bodies) + shape.closing(meta)
     return Listed(body, shape, meta, len(bodies))
 
@@ -499,7 +502,9 @@ async def stream_list(
     buffer = [shape.opening]
     size = 0
     separator = ""
-    async for row in repo.stream_rows(conn, sql, request.query, shape.item(sql)):
+    finish = shape.finish
+    async for rendered in repo.stream_rows(conn, sql, request.query, shape.item(sql)):
+        row = rendered if finish is None else finish(rendered)
         buffer.append(separator + row)
         separator = shape.separator
         size += len(row)

@@ -14,6 +14,7 @@ from polis_api.documents import service
 from polis_api.documents.envelope import utc_now_ms
 from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
 from polis_api.documents.responses import (
+    CSV_CONTENT,
     DocumentOut,
     PageOut,
     document_response,
@@ -92,7 +93,7 @@ async def unlink_status(
     ),
     openapi_extra={"parameters": LIST_PARAMETERS},
     responses={
-        200: {"model": PageOut[StatusData]},
+        200: {"model": PageOut[StatusData], **CSV_CONTENT},
         **problem_responses(400, 401, 403, 404, 406, 410),
     },
 )

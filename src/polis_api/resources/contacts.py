@@ -28,7 +28,7 @@ from polis_api.documents.keys import KeyValue, NaturalKey
 from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
 from polis_api.documents.repository import Link
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
-from polis_api.documents.responses import PageOut, problem_responses
+from polis_api.documents.responses import CSV_CONTENT, PageOut, problem_responses
 from polis_api.documents.router import list_representation, listed_response
 from polis_api.errors import invalid_field
 from polis_api.resources.assigned import ASSIGNED_CONTACT
@@ -261,7 +261,7 @@ router = APIRouter(tags=[CONTACTS.label])
     ),
     openapi_extra={"parameters": LIST_PARAMETERS},
     responses={
-        200: {"model": PageOut[HouseholdData]},
+        200: {"model": PageOut[HouseholdData], **CSV_CONTENT},
         **problem_responses(400, 401, 403, 404, 406, 410),
     },
 )

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from polis_api.auth import Principal, require
 from polis_api.documents.listing import LIST_PARAMETERS, ListRequest, parse_list_request
-from polis_api.documents.responses import PageOut, problem_responses
+from polis_api.documents.responses import CSV_CONTENT, PageOut, problem_responses
 from polis_api.documents.router import LIST_DESCRIPTION, answer_list, list_representation
 from polis_api.resources import door_places
 from polis_api.resources import references as refs
@@ -41,7 +41,7 @@ router = APIRouter(tags=["turfs"])
     ),
     openapi_extra={"parameters": LIST_PARAMETERS},
     responses={
-        200: {"model": PageOut[DoorRecordData]},
+        200: {"model": PageOut[DoorRecordData], **CSV_CONTENT},
         **problem_responses(400, 401, 403, 404, 406, 410),
     },
 )

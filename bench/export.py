@@ -196,7 +196,7 @@ def run(url: str) -> dict[str, Any]:
         workers=1,
         env=server_env(url),
         ready_path="/readyz",
-        log_path=RESULTS_DIR / "export-server.log",
+        log_path=RESULTS_DIR / "export-server.raw",  # gitignored
     )
     headers = {"Authorization": f"Bearer {token()}"}
     server.start(headers)

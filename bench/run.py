@@ -27,6 +27,7 @@ from typing import Any
 
 import dataset
 import explain
+import export
 import report
 import scenarios
 from common import BENCH, RESULTS_DIR, Scale, server_env, start_database, stop_database
@@ -238,6 +239,8 @@ class Run:
                 raw.write(f"== {plan.name}\n{plan.text}\n\n")
         if not self.args.no_one_shots and "polis-api" in self.args.apps:
             self.results["copy_interactions"] = asyncio.run(self.interaction_rates())
+            # Every interaction as CSV, the server's memory sampled (bench/export.py).
+            self.results["csv_export"] = export.run(self.url)
 
     async def interaction_rates(self) -> dict[str, Any]:
         people = dataset.People.build(self.scale)

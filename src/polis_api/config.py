@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Operations one JSON Patch may hold; more is a 400 before any is applied.",
     )
+    max_csv_columns: int = Field(
+        default=500,
+        gt=0,
+        description="Columns a list answered as CSV may have (its documents' open keys "
+        "included); more is a 400 before any row is sent.",
+    )
     max_sort_terms: int = Field(
         default=8,
         gt=0,

@@ -287,7 +287,7 @@ async def test_the_accept_header_chooses_the_representation(
     assert response.headers["content-type"].startswith(media_type)
 
 
-@pytest.mark.parametrize("accept", ["text/csv", "application/geo+json;q=0, text/html"])
+@pytest.mark.parametrize("accept", ["application/xml", "application/geo+json;q=0, text/html"])
 async def test_an_accept_the_list_cannot_answer_is_a_406(
     client: httpx.AsyncClient, admin: dict[str, str], accept: str
 ) -> None:

@@ -117,6 +117,17 @@ async def feed_page(
     since: SyncToken | None,
 ) -> str:
     """``{"data": [changes], "meta": {"next": token, "more": bool}}``."""
+    bodies, meta = await feed_changes(conn, sql, query, since)
+    return '{"data":[' + ",".join(bodies) + '],"meta":' + meta + "}"
+
+
+async def feed_changes(
+    conn: asyncpg.Connection,
+    sql: repo.FeedSql,
+    query: repo.ListQuery,
+    since: SyncToken | None,
+) -> tuple[list[str], str]:
+    """One page of changes, each rendered by ``sql.listed``, and the meta object."""
     bounds = await repo.snapshot_horizon(conn)
     after = _continue_from(since, bounds)
     horizon = bounds.oldest_running
@@ -131,5 +142,9 @@ async def feed_page(
         last = max(after, Position(horizon - 1, _LAST_ID), *(c.position for c in changes))
     next_token = SyncToken(last, bounds.cluster, datetime.now(UTC))
     meta = {"next": encode_token(next_token), "more": more}
-    body = ",".join(change.body for change in changes)
-    return '{"data":[' + body + '],"meta":' + jsoncodec.dumps(meta) + "}"
+    return [change.body for change in changes], jsoncodec.dumps(meta)
+
+
+def feed_start(since: SyncToken | None) -> Position:
+    """The position a feed page reads after (unchecked: ``feed_changes`` checks it)."""
+    return BEGINNING if since is None else since.after

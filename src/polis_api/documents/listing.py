@@ -16,7 +16,7 @@ from polis_api.documents.feed import SyncToken, token_since
 from polis_api.documents.geo import GEO_PARAMETERS, Geo, geo_where, nearest_first, parse_geo
 from polis_api.documents.keyset import Keyset, SortKey, after_predicate, keyset_for
 from polis_api.documents.repository import ListQuery
-from polis_api.documents.representations import JSON, Representation
+from polis_api.documents.representations import GEOJSON, JSON, Representation
 from polis_api.documents.visibility import VisibleTo
 from polis_api.errors import BadFilter, ValidationFailed
 from polis_api.filtering.ast import And, Node
@@ -165,12 +165,12 @@ def parse_list_request(
         where += f" AND {compile_filter(node, policy, bound)}"
     limit = _non_negative_int(params, "limit", DEFAULT_LIMIT)
     if since is not None:
-        return _feed_request(since, where, bound, limit, settings)
+        return _feed_request(since, where, bound, limit, settings, representation)
     skip = _non_negative_int(params, "skip", 0)
     terms = _order_terms(params.getlist("sort"), policy, settings.max_sort_terms)
     order_by = ", ".join(terms)
     located = geo is not None and (
-        representation is not JSON or any(name in params for name in GEO_PARAMETERS)
+        representation is GEOJSON or any(name in params for name in GEO_PARAMETERS)
     )
     nearest = False
     if geo is not None and located:
@@ -207,9 +207,9 @@ def _since(params: QueryParams, representation: Representation) -> str | None:
     if len(values) > 1:
         raise ValidationFailed("Send at most one 'since' token.")
     if values:
-        if representation is not JSON:
+        if representation is GEOJSON:
             raise ValidationFailed(
-                f"'since' answers JSON only; the change feed is not offered as "
+                "'since' answers JSON or CSV; the change feed is not offered as "
                 f"{representation.media_type}."
             )
         for name in (*_NOT_WITH_SINCE, *GEO_PARAMETERS):
@@ -222,7 +222,12 @@ def _since(params: QueryParams, representation: Representation) -> str | None:
 
 
 def _feed_request(
-    since: str, where: str, bound: Params, limit: int, settings: Settings
+    since: str,
+    where: str,
+    bound: Params,
+    limit: int,
+    settings: Settings,
+    representation: Representation,
 ) -> ListRequest:
     token = token_since(since, settings.tombstone_days, datetime.now(UTC))
     # Never streamed: a larger limit (the app's "all" included) gets one full page,
@@ -234,7 +239,14 @@ def _feed_request(
         limit=min(limit, settings.max_page_size),
         skip=0,
     )
-    return ListRequest(query=query, count=False, stream=False, feed=True, since=token)
+    return ListRequest(
+        query=query,
+        count=False,
+        stream=False,
+        feed=True,
+        since=token,
+        representation=representation,
+    )
 
 
 def _filter_node(params: QueryParams, settings: Settings, known: set[str]) -> Node | None:

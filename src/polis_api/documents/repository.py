@@ -28,7 +28,7 @@ _COLUMNS = (
 )
 
 
-def _timestamp_sql(column: str) -> str:
+def timestamp_sql(column: str) -> str:
     return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 
@@ -43,8 +43,8 @@ def document_json_sql(resource: str, row: str = "", data: str = "", extra: str =
     return (
         f"json_build_object('id', {row}id, 'data', {data or row + 'data'}, "
         "'meta', json_build_object("
-        f"'created', {_timestamp_sql(row + 'created')}, "
-        f"'modified', {_timestamp_sql(row + 'modified')}, "
+        f"'created', {timestamp_sql(row + 'created')}, "
+        f"'modified', {timestamp_sql(row + 'modified')}, "
         f"'resource', '{resource}', 'createdBy', {row}created_by, "
         f"'isDeleted', {row}is_deleted, 'modifiedBy', {row}modified_by, 'etag', {row}etag), "
         f"'customerId', {row}customer_id, 'securityGroupId', {row}security_group_id"
@@ -509,10 +509,11 @@ class Link:
 
 
 def linked_page_sql(
-    sql: DocumentSql, link: Link, owner_id: uuid.UUID, query: ListQuery
+    sql: DocumentSql, link: Link, owner_id: uuid.UUID, query: ListQuery, item: str | None = None
 ) -> tuple[str, str, list[Any]]:
     """One page of the documents ``owner_id`` is linked to, as ``page_sql`` pages; the
-    list's own filter and sort apply to the linked documents."""
+    list's own filter and sort apply to the linked documents. ``item`` renders each
+    (default: the document as JSON, with its link's id in ``params``)."""
     owner_at = len(query.params) + 1
     owner = f"${owner_at}::text"
     linked = f"id::text IN (SELECT (link.data ->> '{link.to_field}') {link.live_links(owner)})"
@@ -524,7 +525,7 @@ def linked_page_sql(
         sql.resource, extra=f"'params', json_build_object('{link.param}', {link_id})"
     )
     text = (
-        f"SELECT ({document})::text FROM {sql.table} JOIN ("
+        f"SELECT ({item or document})::text FROM {sql.table} JOIN ("
         f"SELECT id AS page_id FROM {sql.table} WHERE {query.where} AND {linked} "
         f"ORDER BY {query.order_by} LIMIT ${owner_at + 1} OFFSET ${owner_at + 2}"
         f") AS page ON id = page.page_id WHERE customer_id = $1 ORDER BY {query.order_by}"
@@ -573,9 +574,10 @@ async def fetch_linked_page(
     query: ListQuery,
     *,
     count: bool,
+    item: str | None = None,
 ) -> tuple[list[str], int | None]:
     """The page, and with ``count`` the total (run both in one snapshot)."""
-    text, count_text, args = linked_page_sql(sql, link, owner_id, query)
+    text, count_text, args = linked_page_sql(sql, link, owner_id, query, item)
     rows = await conn.fetch(text, *args)
     total: int | None = await conn.fetchval(count_text, *args[:-2]) if count else None
     return [row[0] for row in rows], total
@@ -600,6 +602,66 @@ async def fetch_page_and_next(
         return rows, None
     assert query.keyset is not None
     return rows, query.keyset.token_after(records[-1][1:])
+
+
+def listed_data_sql(
+    sql: DocumentSql, query: ListQuery, *, page: bool, after: Position | None = None
+) -> tuple[str, list[Any]]:
+    """The ``data`` of the rows a list answers: one page of them, or all (a stream).
+    With ``after``, a change feed's page: the rows past that position, in change order
+    (those still past the feed's horizon included, so never fewer)."""
+    text = f"SELECT data FROM {query.source(sql)} WHERE {query.where}"
+    args = list(query.params)
+    if after is not None:
+        n = len(args)
+        text += f" AND (txid, id) > (${n + 1}::text::xid8, ${n + 2}::uuid)"
+        args += [str(after.txid), after.id]
+    if not page:
+        return text, args
+    limit_at = len(args) + 1
+    text += f" ORDER BY {query.order_by} LIMIT ${limit_at} OFFSET ${limit_at + 1}"
+    return text, [*args, query.limit, query.skip]
+
+
+def open_keys_sql(rows: str, at: tuple[str, ...], depth: int, limit_at: int) -> str:
+    """The distinct key paths, ``depth`` levels deep, under ``data #> at`` in ``rows``
+    (a query yielding ``data``); a value that is not an object ends its path early.
+    Each row of the answer is one path, padded with NULLs. ``at`` is written by code."""
+    path = "'{" + ",".join(at) + "}'"
+    levels = [
+        f"CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(listed.data #> {path}) "
+        f"= 'object' THEN listed.data #> {path} END) AS k1"
+    ]
+    for n in range(2, depth + 1):
+        outer = f"k{n - 1}.value"
+        levels.append(
+            f"LEFT JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof({outer}) = 'object' "
+            f"THEN {outer} END) AS k{n} ON true"
+        )
+    keys = ", ".join(f"k{n}.key" for n in range(1, depth + 1))
+    order = ", ".join(f"{n} NULLS FIRST" for n in range(1, depth + 1))
+    return (
+        f"SELECT DISTINCT {keys} FROM ({rows}) AS listed {' '.join(levels)} "
+        f"ORDER BY {order} LIMIT ${limit_at}"
+    )
+
+
+async def open_keys(
+    conn: asyncpg.Connection,
+    sql: DocumentSql,
+    query: ListQuery,
+    at: tuple[str, ...],
+    depth: int,
+    *,
+    page: bool,
+    limit: int,
+    after: Position | None = None,
+) -> list[tuple[str, ...]]:
+    """At most ``limit`` key paths (``open_keys_sql``) of the listed documents."""
+    rows, args = listed_data_sql(sql, query, page=page, after=after)
+    text = open_keys_sql(rows, at, depth, len(args) + 1)
+    found = await conn.fetch(text, *args, limit)
+    return [tuple(key for key in row if key is not None) for row in found]
 
 
 async def count(conn: asyncpg.Connection, sql: DocumentSql, query: ListQuery) -> int:

@@ -6,11 +6,22 @@ documents; paging, filtering and streaming are the same for all of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import asyncpg
 
 from polis_api.documents.repository import DocumentSql
 from polis_api.errors import ApiError
+
+if TYPE_CHECKING:
+    from polis_api.documents.listing import ListRequest
+    from polis_api.documents.resource import Resource
+
+# Builds the representation a list is written in, inside the list's snapshot: for
+# one whose opening depends on the rows (CSV's header names the keys they hold).
+Resolver = Callable[[asyncpg.Connection, "Resource", "ListRequest"], Awaitable["Representation"]]
 
 
 class NotAcceptable(ApiError):
@@ -27,6 +38,32 @@ class Representation:
     opening: str
     # The closing text given the rendered meta object ("{}" when there is none).
     closing: Callable[[str], str]
+    # What goes between two rendered rows.
+    separator: str = ","
+    resolve: Resolver | None = None
+    # A file to save rather than a document to show: its extension, for
+    # Content-Disposition; the meta object then rides in the Polis-Meta header.
+    attachment: str | None = None
+    # Finishes each row PostgreSQL rendered (CSV: puts the open keys in their columns).
+    finish: Callable[[str], str] | None = None
+
+    def finished(self, rows: list[str]) -> list[str]:
+        return rows if self.finish is None else [self.finish(row) for row in rows]
+
+    @property
+    def content_type(self) -> str:
+        text = self.media_type.startswith("text/")
+        return self.media_type + ("; charset=utf-8" if text else "")
+
+    def headers(self, resource_name: str, meta: str) -> dict[str, str]:
+        """The response headers beyond Content-Type."""
+        if self.attachment is None:
+            return {}
+        filename = f"{resource_name}.{self.attachment}"
+        headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        if meta != "{}":
+            headers["Polis-Meta"] = meta
+        return headers
 
 
 def _json_closing(meta: str) -> str:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from polis_api.auth import Principal
 from polis_api.config import Settings
+from polis_api.documents.csv_columns import OpenPart
 from polis_api.documents.envelope import StoredDocument
 from polis_api.documents.geo import Geo
 from polis_api.documents.keys import NaturalKey
@@ -121,6 +122,9 @@ class Resource:
     # Which rows a canvasser or viewer still reads when the tenant switches
     # viewUnassignedData off (documents/visibility.py); None: the setting does not apply.
     visibility: Visibility | None = None
+    # Parts of data whose keys the data model leaves open: as CSV, each key found in
+    # the listed documents is a column of its own (documents/csv_export.py).
+    csv_open: tuple[OpenPart, ...] = ()
 
     @property
     def sql(self) -> DocumentSql:

@@ -47,6 +47,16 @@ class PageOut(BaseModel, Generic[D]):
     meta: PageMeta
 
 
+# OpenAPI: a list also answers CSV (docs/exports.md), beside its JSON model.
+CSV_CONTENT = {
+    "content": {
+        "text/csv": {
+            "schema": {"type": "string", "description": "One row per document (docs/exports.md)"}
+        }
+    }
+}
+
+
 def document_response(
     rendered: Rendered, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:

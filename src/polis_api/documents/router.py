@@ -10,9 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
 
+from polis_api import jsoncodec
 from polis_api.auth import VERBS, Principal, require
 from polis_api.deps import WriteConnection
-from polis_api.documents import service
+from polis_api.documents import csv_export, service
 from polis_api.documents.bulk_results import (
     UPDATE_COUNTS,
     ItemBulkBody,
@@ -33,6 +34,7 @@ from polis_api.documents.repository import Rendered
 from polis_api.documents.representations import GEOJSON, JSON, Representation, negotiate
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import (
+    CSV_CONTENT,
     DocumentOut,
     PageOut,
     check_bulk_size,
@@ -187,7 +189,7 @@ def _standard_router(resource: Resource) -> APIRouter:
         description=LIST_DESCRIPTION,
         openapi_extra={"parameters": list_parameters(resource)},
         responses={
-            200: {"model": PageOut[data_model]},
+            200: {"model": PageOut[data_model], **CSV_CONTENT},
             **problem_responses(400, 401, 403, 406, 410),
         },
     )
@@ -408,8 +410,7 @@ async def list_response(
     ``scope_filter`` any other clause (``/id in [...]``: a campaign's statuses).
     """
     settings = request.app.state.settings
-    offered = (JSON, GEOJSON) if resource.geo is not None else (JSON,)
-    representation = negotiate(request.headers.get("accept"), offered)
+    representation = list_representation(request, resource)
     listing = parse_list_request(
         request.query_params,
         resource.field_policy,
@@ -425,6 +426,18 @@ async def list_response(
     return await answer_list(request, resource, principal, listing, representation)
 
 
+def list_representation(
+    request: Request, resource: Resource, *, geo: bool = True
+) -> Representation:
+    """What the client's Accept header picks among what this list offers: JSON, CSV,
+    and GeoJSON for documents on the map (unless the route leaves it out: ``geo``);
+    406 when it accepts none of them."""
+    csv = csv_export.offer(request.app.state.settings.max_csv_columns)
+    on_map = geo and resource.geo is not None
+    offered = (JSON, GEOJSON, csv) if on_map else (JSON, csv)
+    return negotiate(request.headers.get("accept"), offered)
+
+
 async def answer_list(
     request: Request,
     resource: Resource,
@@ -438,8 +451,32 @@ async def answer_list(
         bounds = StreamBounds.of(request.app.state.settings)
         return ListStream(pool, resource, listing, principal, bounds)
     async with pool.acquire() as conn:
-        body = await service.list_page(conn, resource, listing)
-    return Response(content=body, media_type=representation.media_type)
+        listed = await service.list_page(conn, resource, listing)
+    return listed_response(request, resource.name, listing, listed)
+
+
+def listed_response(
+    request: Request, name: str, listing: ListRequest, listed: service.Listed
+) -> Response:
+    """A list page; a file (CSV) names its next page in a Link header when it came
+    back full, as its body has no room for meta."""
+    shape = listed.representation
+    headers = shape.headers(name, listed.meta)
+    following = _next_page(request, listing, listed) if shape.attachment else None
+    if following is not None:
+        headers["Link"] = f'<{following}>; rel="next"'
+    return Response(content=listed.body, media_type=shape.content_type, headers=headers)
+
+
+def _next_page(request: Request, listing: ListRequest, listed: service.Listed) -> str | None:
+    """A feed's next page is at its next token; a list's past a full page."""
+    if listing.feed:
+        token = jsoncodec.loads(listed.meta)["next"]
+        return str(request.url.include_query_params(since=token))
+    query = listing.query
+    if 0 < query.limit == listed.rows:
+        return str(request.url.include_query_params(skip=query.skip + query.limit))
+    return None
 
 
 def _existing_response(resource: Resource, out: Any) -> dict[int | str, dict[str, Any]]:

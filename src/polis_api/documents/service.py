@@ -18,11 +18,11 @@ from polis_api.auth import Principal
 from polis_api.documents import repository as repo
 from polis_api.documents.envelope import CreateBody, StoredDocument, utc_now_ms
 from polis_api.documents.etag import parse_etag_header
-from polis_api.documents.feed import feed_page
+from polis_api.documents.feed import feed_changes, feed_page
 from polis_api.documents.listing import ListRequest
 from polis_api.documents.patch import PatchLimits, apply_patch, parse_operations
 from polis_api.documents.repository import Rendered
-from polis_api.documents.representations import JSON
+from polis_api.documents.representations import JSON, Representation
 from polis_api.documents.resource import Resource, WriteContext
 from polis_api.documents.validation import dump_data, validate_data
 from polis_api.errors import (
@@ -340,22 +340,44 @@ async def delete_document(
     await write_revision(ctx, resource, current.deleted(by=principal.user_id, at=ctx.now), etag)
 
 
-async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> str:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Listed:
+    """A rendered list page, in the representation it was written in."""
+
+    body: str
+    representation: Representation
+    meta: str  # the meta object ("{}" when there is none)
+    rows: int
+
+
+async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> Listed:
     sql = resource.sql
     if request.feed:
-        return await feed_page(conn, sql, request.query, request.since)
-    shape = request.representation
-    item = shape.item(sql)
-    # meta.next only where a client reads JSON pages (not a map's features).
-    keyed = shape is JSON
-    if not request.count:
-        rows, after = await repo.fetch_page_and_next(conn, sql, request.query, item, keyed)
-        return shape.opening + ",".join(rows) + shape.closing(_meta_text(None, after))
-    # One snapshot for the page and its total, so they agree under concurrent writes.
+        if request.representation.resolve is None:
+            body = await feed_page(conn, sql, request.query, request.since)
+            return Listed(body, request.representation, "{}", -1)
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await _feed_file(conn, resource, request)
+    if request.representation.resolve is None and not request.count:
+        return await _page(conn, resource, request)
+    # One snapshot for the page, its total and the columns, so they agree under
+    # concurrent writes.
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        rows, after = await repo.fetch_page_and_next(conn, sql, request.query, item, keyed)
-        total = await repo.count(conn, sql, request.query)
-    return shape.opening + ",".join(rows) + shape.closing(_meta_text(total, after))
+        return await _page(conn, resource, request)
+
+
+async def _page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> Listed:
+    sql = resource.sql
+    shape = await resolved(conn, resource, request)
+    # meta.next only where a client reads JSON pages (not a map's features, not CSV).
+    found, after = await repo.fetch_page_and_next(
+        conn, sql, request.query, shape.item(sql), keyed=shape is JSON
+    )
+    rows = shape.finished(found)
+    total = await repo.count(conn, sql, request.query) if request.count else None
+    meta = _meta_text(total, after)
+    body = shape.opening + shape.separator.join(rows) + shape.closing(meta)
+    return Listed(body, shape, meta, len(rows))
 
 
 def _meta_text(total: int | None, after: str | None) -> str:
@@ -367,25 +389,53 @@ def _meta_text(total: int | None, after: str | None) -> str:
     return jsoncodec.dumps(meta)
 
 
+async def _feed_file(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> Listed:
+    """A change feed page in a representation with no room for meta (CSV)."""
+    sql = resource.sql
+    shape = await resolved(conn, resource, request)
+    view = repo.FeedView(sql.source, shape.item(sql))
+    bodies, meta = await feed_changes(conn, view, request.query, request.since)
+    bodies = shape.finished(bodies)
+    body = shape.opening + shape.separator.join(bodies) + shape.closing(meta)
+    return Listed(body, shape, meta, len(bodies))
+
+
+async def resolved(
+    conn: asyncpg.Connection, resource: Resource, request: ListRequest
+) -> Representation:
+    """The representation the rows are written in (run in the list's snapshot)."""
+    shape = request.representation
+    return shape if shape.resolve is None else await shape.resolve(conn, resource, request)
+
+
 async def linked_list_page(
     conn: asyncpg.Connection,
     resource: Resource,
     link: repo.Link,
     owner_id: uuid.UUID,
     request: ListRequest,
-) -> str:
+) -> Listed:
     """A page of the documents of ``resource`` that ``owner_id`` is linked to; with
     ``since``, their change feed (``repo.linked_feed_view``)."""
     if request.feed:
         return await view_feed_page(
-            conn, lambda at: repo.linked_feed_view(resource.sql, link, at), request, str(owner_id)
+            conn,
+            lambda at: repo.linked_feed_view(resource.sql, link, at),
+            request,
+            str(owner_id),
+            resource=resource,
         )
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        shape = await resolved(conn, resource, request)
+        # JSON shows each document with its link's id; another representation its own.
+        item = None if shape is JSON else shape.item(resource.sql)
         rows, total = await repo.fetch_linked_page(
-            conn, resource.sql, link, owner_id, request.query, count=request.count
+            conn, resource.sql, link, owner_id, request.query, count=request.count, item=item
         )
     meta = "{}" if total is None else '{"total":' + str(total) + "}"
-    return '{"data":[' + ",".join(rows) + '],"meta":' + meta + "}"
+    rows = shape.finished(rows)
+    body = shape.opening + shape.separator.join(rows) + shape.closing(meta)
+    return Listed(body, shape, meta, len(rows))
 
 
 async def view_feed_page(
@@ -393,13 +443,27 @@ async def view_feed_page(
     view_at: Callable[[int], repo.FeedSql],
     request: ListRequest,
     *values: Any,
-) -> str:
+    resource: Resource | None = None,
+) -> Listed:
     """A feed page over a derived row set: ``view_at(n)`` builds it with ``values``
-    bound from parameter ``$n`` on, after the list request's own parameters."""
+    bound from parameter ``$n`` on, after the list request's own parameters.
+
+    Given the ``resource`` it lists, the page may be in another representation than
+    JSON (CSV); the columns of its open parts then come from the resource's own rows.
+    """
     query = request.query
     view = view_at(len(query.params) + 1)
     bound = dataclasses.replace(query, params=[*query.params, *values])
-    return await feed_page(conn, view, bound, request.since)
+    if resource is None or request.representation.resolve is None:
+        body = await feed_page(conn, view, bound, request.since)
+        return Listed(body, request.representation, "{}", -1)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        shape = await resolved(conn, resource, request)
+        rendered = repo.FeedView(view.source, shape.item(resource.sql))
+        bodies, meta = await feed_changes(conn, rendered, bound, request.since)
+    bodies = shape.finished(bodies)
+    body = shape.opening + shape.separator.join(bodies) + shape.closing(meta)
+    return Listed(body, shape, meta, len(bodies))
 
 
 async def _list_meta(conn: asyncpg.Connection, sql: repo.DocumentSql, request: ListRequest) -> str:
@@ -419,24 +483,45 @@ async def open_stream(conn: asyncpg.Connection, principal: Principal, per_identi
         )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class OpenedStream:
+    representation: Representation
+    meta: str
+    chunks: AsyncGenerator[bytes]
+
+
+async def open_stream_list(
+    conn: asyncpg.Connection, resource: Resource, request: ListRequest
+) -> OpenedStream:
+    """The representation and meta of a streamed list, then its chunks (run in the
+    caller's repeatable read transaction, so all three see one snapshot)."""
+    shape = await resolved(conn, resource, request)
+    meta = await _list_meta(conn, resource.sql, request)
+    return OpenedStream(shape, meta, stream_list(conn, resource, request, shape, meta))
+
+
 async def stream_list(
-    conn: asyncpg.Connection, resource: Resource, request: ListRequest, chunk_bytes: int = 65536
+    conn: asyncpg.Connection,
+    resource: Resource,
+    request: ListRequest,
+    shape: Representation,
+    meta: str,
+    chunk_bytes: int = 65536,
 ) -> AsyncGenerator[bytes]:
     """The whole list as chunks of at most ~64 KiB, read through a cursor.
 
-    Runs in the caller's (repeatable read) transaction. The first chunk comes only
-    after the first rows were fetched, so a failing database fails it before any
-    status is sent.
+    The first chunk comes only after the first rows were fetched, so a failing
+    database fails it before any status is sent.
     """
     sql = resource.sql
-    shape = request.representation
-    meta = await _list_meta(conn, sql, request)
     buffer = [shape.opening]
     size = 0
     separator = ""
-    async for row in repo.stream_rows(conn, sql, request.query, shape.item(sql)):
+    finish = shape.finish
+    async for rendered in repo.stream_rows(conn, sql, request.query, shape.item(sql)):
+        row = rendered if finish is None else finish(rendered)
         buffer.append(separator + row)
-        separator = ","
+        separator = shape.separator
         size += len(row)
         if size >= chunk_bytes:
             yield "".join(buffer).encode()

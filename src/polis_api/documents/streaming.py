@@ -28,6 +28,7 @@ from polis_api.auth import Principal
 from polis_api.config import Settings
 from polis_api.documents import service
 from polis_api.documents.listing import ListRequest
+from polis_api.documents.representations import Representation
 from polis_api.documents.resource import Resource
 from polis_api.problems import database_fault
 
@@ -68,7 +69,7 @@ class ListStream(Response):
         self.listing = listing
         self.principal = principal
         self.bounds = bounds
-        super().__init__(media_type=listing.representation.media_type)
+        super().__init__(media_type=listing.representation.content_type)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -94,21 +95,27 @@ class ListStream(Response):
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
             await service.open_stream(conn, self.principal, self.bounds.per_identity)
-            chunks = service.stream_list(conn, self.resource, self.listing)
+            opened = await service.open_stream_list(conn, self.resource, self.listing)
+            chunks = opened.chunks
             try:
                 first = await anext(chunks)
                 await send(
                     {
                         "type": "http.response.start",
                         "status": 200,
-                        "headers": [
-                            (b"content-type", self.listing.representation.media_type.encode())
-                        ],
+                        "headers": self._start_headers(opened.representation, opened.meta),
                     }
                 )
                 await self._send_all(first, chunks, receive, send)
             finally:
                 await chunks.aclose()
+
+    def _start_headers(self, shape: Representation, meta: str) -> list[tuple[bytes, bytes]]:
+        extra = shape.headers(self.resource.name, meta)
+        return [
+            (b"content-type", shape.content_type.encode()),
+            *((name.lower().encode(), value.encode()) for name, value in extra.items()),
+        ]
 
     async def _send_all(
         self, first: bytes, chunks: AsyncIterator[bytes], receive: Receive, send: Send

@@ -14,13 +14,13 @@ from polis_api.documents import service
 from polis_api.documents.envelope import utc_now_ms
 from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
 from polis_api.documents.responses import (
+    CSV_CONTENT,
     DocumentOut,
     PageOut,
     document_response,
-    json_response,
     problem_responses,
 )
-from polis_api.documents.router import list_response
+from polis_api.documents.router import list_representation, list_response, listed_response
 from polis_api.errors import NotFound
 from polis_api.filtering.ast import ArrayLiteral, Compare, Literal, Node, Path
 from polis_api.resources import campaign_status_links as links
@@ -93,8 +93,8 @@ async def unlink_status(
     ),
     openapi_extra={"parameters": LIST_PARAMETERS},
     responses={
-        200: {"model": PageOut[StatusData]},
-        **problem_responses(400, 401, 403, 404, 410),
+        200: {"model": PageOut[StatusData], **CSV_CONTENT},
+        **problem_responses(400, 401, 403, 404, 406, 410),
     },
 )
 async def list_campaign_statuses(
@@ -106,12 +106,15 @@ async def list_campaign_statuses(
         STATUSES.field_policy,
         request.app.state.settings,
         STATUSES.owner(principal),
+        representation=list_representation(request, STATUSES),
     )
     async with request.app.state.pool.acquire() as conn:
         await refs.require_campaign(conn, principal, campaignId)
         if listing.feed:
-            body = await service.view_feed_page(conn, links.feed_view, listing, campaignId)
-            return json_response(body)
+            listed = await service.view_feed_page(
+                conn, links.feed_view, listing, campaignId, resource=STATUSES
+            )
+            return listed_response(request, STATUSES.name, listing, listed)
         linked = await links.linked_status_ids(conn, principal.customer_id, campaignId)
     return await list_response(request, STATUSES, principal, scope_filter=_one_of(linked))
 

@@ -17,6 +17,7 @@ from polis_api.documents.envelope import PatchBody, utc_now_ms
 from polis_api.documents.patch import apply_patch, parse_operations
 from polis_api.documents.resource import WriteContext
 from polis_api.documents.responses import (
+    CSV_CONTENT,
     DocumentOut,
     PageOut,
     check_bulk_size,
@@ -307,7 +308,7 @@ async def bulk_records(
     summary="List a campaign's door records (the map)",
     openapi_extra={"parameters": list_parameters(DOOR_RECORDS)},
     responses={
-        200: {"model": PageOut[DoorRecordData]},
+        200: {"model": PageOut[DoorRecordData], **CSV_CONTENT},
         **problem_responses(400, 401, 403, 404, 406, 410),
     },
 )

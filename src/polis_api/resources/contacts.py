@@ -22,12 +22,14 @@ from polis_api.auth import Principal, require
 from polis_api.config import Settings
 from polis_api.documents import repository as repo
 from polis_api.documents import service
+from polis_api.documents.csv_columns import OpenPart
 from polis_api.documents.envelope import DataModel
 from polis_api.documents.keys import KeyValue, NaturalKey
 from polis_api.documents.listing import LIST_PARAMETERS, parse_list_request
 from polis_api.documents.repository import Link
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
-from polis_api.documents.responses import PageOut, json_response, problem_responses
+from polis_api.documents.responses import CSV_CONTENT, PageOut, problem_responses
+from polis_api.documents.router import list_representation, listed_response
 from polis_api.errors import invalid_field
 from polis_api.resources.assigned import ASSIGNED_CONTACT
 from polis_api.resources.households import HOUSEHOLDS, HouseholdData
@@ -208,6 +210,8 @@ CONTACTS = Resource(
     item_patch_path="/v2/contacts/bulk",
     min_bulk_items=1,
     max_bulk_items=_max_contact_bulk_items,
+    # As CSV, each of the tenant's own fields is a column: fields.<name>.
+    csv_open=(OpenPart(at=("fields",), prefix="fields"),),
     title="contact",
     create_example={
         "data": {
@@ -257,8 +261,8 @@ router = APIRouter(tags=[CONTACTS.label])
     ),
     openapi_extra={"parameters": LIST_PARAMETERS},
     responses={
-        200: {"model": PageOut[HouseholdData]},
-        **problem_responses(400, 401, 403, 404, 410),
+        200: {"model": PageOut[HouseholdData], **CSV_CONTENT},
+        **problem_responses(400, 401, 403, 404, 406, 410),
     },
 )
 async def households_of_contact(
@@ -274,8 +278,9 @@ async def households_of_contact(
         settings,
         principal.customer_id,
         visible=HOUSEHOLDS.visible_to(principal),
+        representation=list_representation(request, HOUSEHOLDS, geo=False),
     )
     async with request.app.state.list_pool.acquire() as conn:
         await service.get_document(conn, CONTACTS, principal, id)
-        body = await service.linked_list_page(conn, HOUSEHOLDS, HOUSEHOLD_LINKS, id, listing)
-    return json_response(body)
+        listed = await service.linked_list_page(conn, HOUSEHOLDS, HOUSEHOLD_LINKS, id, listing)
+    return listed_response(request, HOUSEHOLDS.name, listing, listed)

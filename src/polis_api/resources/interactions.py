@@ -14,6 +14,7 @@ from pydantic import Field, JsonValue, StrictBool, model_validator
 
 from polis_api.config import Settings, get_settings
 from polis_api.documents import service
+from polis_api.documents.csv_columns import OpenPart
 from polis_api.documents.envelope import CreateBody, DataModel, StoredDocument, Timestamp
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
 from polis_api.errors import invalid_field
@@ -232,6 +233,9 @@ INTERACTIONS = Resource(
     # Each knock locks its door: the outbox writes them door by door.
     lock_order=("campaignId", "contactHouseholdId"),
     hooks=InteractionHooks(),
+    # As CSV, each answer is columns: survey.<questionId>.optionId,
+    # survey.<questionId>.fields.<name>, ...
+    csv_open=(OpenPart(at=("survey", "responses"), prefix="survey", depth=3),),
     filterable=FieldPolicy(
         allowed_data_paths=frozenset(
             {

@@ -24,6 +24,7 @@ from polis_api.documents.listing import LIST_PARAMETERS
 from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import WriteContext
 from polis_api.documents.responses import (
+    CSV_CONTENT,
     DocumentOut,
     PageOut,
     check_bulk_size,
@@ -190,8 +191,8 @@ async def add_members(
     ),
     openapi_extra={"parameters": LIST_PARAMETERS},
     responses={
-        200: {"model": PageOut[ListMemberData]},
-        **problem_responses(400, 401, 403, 404, 410),
+        200: {"model": PageOut[ListMemberData], **CSV_CONTENT},
+        **problem_responses(400, 401, 403, 404, 406, 410),
     },
 )
 async def list_members(listId: uuid.UUID, request: Request, principal: CanRead) -> Response:

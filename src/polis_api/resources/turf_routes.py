@@ -16,8 +16,8 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from polis_api.auth import Principal, require
 from polis_api.documents.listing import LIST_PARAMETERS, ListRequest, parse_list_request
-from polis_api.documents.responses import PageOut, problem_responses
-from polis_api.documents.router import LIST_DESCRIPTION, answer_list
+from polis_api.documents.responses import CSV_CONTENT, PageOut, problem_responses
+from polis_api.documents.router import LIST_DESCRIPTION, answer_list, list_representation
 from polis_api.resources import door_places
 from polis_api.resources import references as refs
 from polis_api.resources.door_records import DOOR_RECORDS, DoorRecordData
@@ -41,8 +41,8 @@ router = APIRouter(tags=["turfs"])
     ),
     openapi_extra={"parameters": LIST_PARAMETERS},
     responses={
-        200: {"model": PageOut[DoorRecordData]},
-        **problem_responses(400, 401, 403, 404, 410),
+        200: {"model": PageOut[DoorRecordData], **CSV_CONTENT},
+        **problem_responses(400, 401, 403, 404, 406, 410),
     },
 )
 async def turf_doors(turfId: uuid.UUID, request: Request, principal: CanRead) -> Response:
@@ -58,6 +58,7 @@ async def turf_doors(turfId: uuid.UUID, request: Request, principal: CanRead) ->
         principal.customer_id,
         scope={"/data/campaignId": str(turf["campaignId"])},
         visible=DOOR_RECORDS.visible_to(principal),
+        representation=list_representation(request, DOOR_RECORDS, geo=False),
     )
     return await answer_list(request, DOOR_RECORDS, principal, _inside(listing, polygon))
 

@@ -144,7 +144,8 @@ async def download(id: uuid.UUID, request: Request, principal: CanRead) -> Respo
         campaign_id = str(walklist["campaignId"])
         values = (str(id), campaign_id, walklist.get("doors") or [])
         if listing.feed:
-            body = json.loads(await service.view_feed_page(conn, download_view, listing, *values))
+            page = await service.view_feed_page(conn, download_view, listing, *values)
+            body = json.loads(page.body)
             live = [item for item in body["data"] if not item["meta"]["isDeleted"]]
             extra = await _meta(conn, principal, campaign_id, lambda: _contacts(live))
             text = jsoncodec.dumps({**body, "meta": {**body["meta"], **extra}})

@@ -309,7 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     url = args.database_url
     if url is None:
+        was_running = (PG_DIR / "pgdata" / "postmaster.pid").exists()
         url, server = db.start_embedded(PG_DIR, database="polis_progress_bench")
+        server = None if was_running else server  # someone else's to stop
     if "bench" not in url.rsplit("/", 1)[-1]:
         print("refusing: the database name must contain 'bench' (the run empties it)")
         return 2

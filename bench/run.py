@@ -93,6 +93,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-one-shots", action="store_true", help="skip bulk and stream")
     parser.add_argument("--force-dataset", action="store_true", help="rebuild the dataset")
+    parser.add_argument("--progress", action="store_true", help="also run bench/progress.py")
     parser.add_argument(
         "--wait-quiet",
         type=float,
@@ -351,7 +352,12 @@ class Run:
 
 
 def main(argv: list[str] | None = None) -> int:
-    Run(parse_args(argv)).execute()
+    args = parse_args(argv)
+    Run(args).execute()
+    if args.progress:
+        import progress  # bench/progress.py: its own database, after the run stopped ours
+
+        progress.main(["--quick"] if args.quick else [])
     return 0
 
 

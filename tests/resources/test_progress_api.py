@@ -472,3 +472,53 @@ async def test_a_writer_outside_the_api_is_counted_too(
     assert after == await expected(client, admin, campaign)
     assert after["byState"] == {"not-contacted-normal": 1}
     assert (after["byDay"], after["byCanvasser"], after["surveys"]) == ([], [], {})
+
+
+async def test_the_outbox_bulk_route_counts_only_the_items_that_were_written(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    campaign = await new_campaign(client, admin)
+    doors = [await door(client, admin, campaign_id=campaign) for _ in range(2)]
+    items = [
+        knock(doors[0], 11, unavailable=False, successful=True, survey=answers("yes")),
+        {**knock(doors[1], 11, unavailable=True), "timestamp": "yesterday"},  # refused alone
+        knock(doors[1], 12, unavailable=True, survey=answers(options=["later"])),
+    ]
+
+    response = await client.post("/v2/interactions/bulk", json={"data": items}, headers=admin)
+
+    assert response.status_code == 207, response.text
+    assert [item["status"] for item in response.json()["data"]] == [201, 400, 201]
+    counted = await progress(client, admin, campaign)
+    assert counted == await expected(client, admin, campaign)
+    assert [day["interactions"] for day in counted["byDay"]] == [1, 1]
+    assert counted["surveys"] == {QUESTION: {"later": 1, "yes": 1}}
+
+
+async def test_compacting_while_knocks_arrive_loses_and_doubles_nothing(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    admin: dict[str, str],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every read compacts (slack 0) while 30 knocks are written at once."""
+    monkeypatch.setattr(progress_sql, "COMPACT_SLACK", 0)
+    campaign = await new_campaign(client, admin)
+    doors = [await door(client, admin, campaign_id=campaign) for _ in range(6)]
+    canvasser = _canvasser(settings, tenant)
+
+    async def post(n: int) -> None:
+        body = knock(doors[n % 6], 1 + n % 4, unavailable=n % 2 == 0, survey=answers(f"o{n % 3}"))
+        response = await client.post("/v2/interactions", json=body, headers=canvasser)
+        assert response.status_code == 201, response.text
+
+    async def read() -> None:
+        response = await client.get(progress_url(campaign), headers=admin)
+        assert response.status_code == 200, response.text
+
+    await asyncio.gather(*(post(n) for n in range(30)), *(read() for _ in range(10)))
+
+    counted = await progress(client, admin, campaign)
+    assert counted == await expected(client, admin, campaign)
+    assert sum(day["interactions"] for day in counted["byDay"]) == 30

@@ -92,7 +92,11 @@ class ProgressOut(BaseModel):
         "only the doors of that turf / walk list. Send the `ETag` back as "
         "`If-None-Match` to get a 304 while no number changed."
     ),
-    responses={200: {"model": ProgressOut}, **problem_responses(400, 401, 403, 404)},
+    responses={
+        200: {"model": ProgressOut},
+        304: {"description": "Not modified: the `If-None-Match` etag is still current"},
+        **problem_responses(400, 401, 403, 404),
+    },
 )
 async def campaign_progress(
     id: uuid.UUID,

@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from polis_api.auth import mint_token
@@ -522,3 +525,37 @@ async def test_compacting_while_knocks_arrive_loses_and_doubles_nothing(
     counted = await progress(client, admin, campaign)
     assert counted == await expected(client, admin, campaign)
     assert sum(day["interactions"] for day in counted["byDay"]) == 30
+
+
+@asynccontextmanager
+async def small_app(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
+    from polis_api.app import create_app
+
+    app = create_app(settings.model_copy(update=changes))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://polis.test") as client:
+            yield client
+
+
+async def test_a_part_of_the_campaign_is_bounded_by_a_setting(
+    settings: Settings, tenant: Tenant
+) -> None:
+    async with small_app(settings, max_progress_doors=2) as client:
+        admin = tenant.headers()
+        campaign = await new_campaign(client, admin)
+        doors = [
+            await placed_door(client, admin, campaign, 0.001 * (n + 1), 0.001) for n in range(3)
+        ]
+        pair = [at.contact_household_id for at in doors[:2]]
+        at_bound = await new_walklist(client, admin, campaign, doors=pair)
+        square = await create(client, TURFS, turf(campaign, SQUARE), admin)
+
+        assert (await progress(client, admin, campaign, walklistId=at_bound["id"]))["doors"] == 2
+        past = await client.get(
+            progress_url(campaign), params={"turfId": square["id"]}, headers=admin
+        )
+        body = assert_problem(past, 400, "VALIDATION_ERROR")
+        assert "POLIS_MAX_PROGRESS_DOORS" in body["detail"] and "3 doors" in body["detail"]
+        assert body["errors"][0]["path"] == "turfId"
+        assert (await progress(client, admin, campaign))["doors"] == 3  # the whole: unbounded

@@ -27,7 +27,13 @@ from polis_api.resources import references as refs
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.door_records import DOOR_RECORDS
 from polis_api.resources.interactions import INTERACTIONS
-from polis_api.resources.progress_sql import DoorScope, count_facts, shows_unassigned
+from polis_api.resources.progress_sql import (
+    DoorScope,
+    doors_in,
+    facts_of_doors,
+    shows_unassigned,
+    whole_campaign_facts,
+)
 from polis_api.resources.turfs import TURFS
 from polis_api.resources.walklists import WALKLISTS
 from polis_api.workflow.polygons import check_polygon
@@ -109,8 +115,29 @@ async def campaign_progress(
     await refs.require_campaign(conn, principal, id)
     scope = await _door_scope(conn, principal, str(id), turfId, walklistId)
     as_of = format_timestamp(utc_now_ms())
-    data = progress(await count_facts(conn, principal.customer_id, str(id), scope))
-    return _answer(data, as_of, request.headers.get("if-none-match"))
+    if scope.whole_campaign:
+        facts = await whole_campaign_facts(conn, principal.customer_id, str(id))
+    else:
+        doors = await doors_in(conn, principal.customer_id, scope)
+        _check_size(len(doors), request.app.state.settings.max_progress_doors, turfId, walklistId)
+        facts = await facts_of_doors(conn, principal.customer_id, str(id), doors)
+    return _answer(progress(facts), as_of, request.headers.get("if-none-match"))
+
+
+def _check_size(doors: int, limit: int, turf_id: str | None, walklist_id: str | None) -> None:
+    # A part of a campaign is counted door by door from the documents: its cost grows
+    # with its doors, so their number is bounded (the whole campaign's is not).
+    if doors <= limit:
+        return
+    detail = (
+        f"This part of the campaign holds {doors} doors; progress counts at most {limit} "
+        "(POLIS_MAX_PROGRESS_DOORS) for a turf or walk list. Ask for the whole campaign "
+        "or a smaller part"
+    )
+    name = "turfId" if turf_id is not None else "walklistId" if walklist_id is not None else None
+    if name is None:
+        raise ValidationFailed(detail + ".")
+    raise _bad(name, detail)
 
 
 def _answer(data: dict[str, Any], as_of: str, if_none_match: str | None) -> Response:

@@ -147,25 +147,36 @@ class DoorScope:
         return self._with(assigned_doors(f"${self._next()}"), str(sub))
 
     def doors_statement(self) -> str:
-        """The contact-household ids in every set, as one text[]."""
-        return "SELECT array(" + " INTERSECT ".join(f"({query})" for query in self.sets) + ")"
+        """The contact-household ids in every set, as one text[] without repeats."""
+        sets = " INTERSECT ".join(f"({query})" for query in self.sets)
+        return f"SELECT array(SELECT DISTINCT door FROM ({sets}) AS doors(door))"  # noqa: S608
 
 
-async def count_facts(
-    conn: asyncpg.Connection, customer_id: uuid.UUID, campaign_id: str, scope: DoorScope
+async def whole_campaign_facts(
+    conn: asyncpg.Connection, customer_id: uuid.UUID, campaign_id: str
 ) -> list[Fact]:
-    """The campaign's counted facts within ``scope``; compacts the tallies when due."""
-    if scope.whole_campaign:
-        rows = await conn.fetch(TALLIED, customer_id, campaign_id)
-        if sum(row["parts"] for row in rows) - len(rows) >= COMPACT_SLACK:
-            await compact(conn, customer_id, campaign_id)
-    else:
-        doors = await conn.fetchval(scope.doors_statement(), customer_id, *scope.params)
-        async with conn.transaction():
-            # The inlined fact functions make PostgreSQL overestimate rows a hundredfold,
-            # and JIT-compiling the plan would then cost more than running it.
-            await conn.execute("SET LOCAL jit = off")
-            rows = await conn.fetch(IN_DOORS, customer_id, campaign_id, doors)
+    """The campaign's counted facts from its tallies; compacts them when due."""
+    rows = await conn.fetch(TALLIED, customer_id, campaign_id)
+    if sum(row["parts"] for row in rows) - len(rows) >= COMPACT_SLACK:
+        await compact(conn, customer_id, campaign_id)
+    return [_fact(row) for row in rows]
+
+
+async def doors_in(conn: asyncpg.Connection, customer_id: uuid.UUID, scope: DoorScope) -> list[str]:
+    """The contact-household ids in every door set of ``scope``."""
+    doors: list[str] = await conn.fetchval(scope.doors_statement(), customer_id, *scope.params)
+    return doors
+
+
+async def facts_of_doors(
+    conn: asyncpg.Connection, customer_id: uuid.UUID, campaign_id: str, doors: list[str]
+) -> list[Fact]:
+    """The counted facts of these doors of the campaign, from the live documents."""
+    async with conn.transaction():
+        # The inlined fact functions make PostgreSQL overestimate rows a hundredfold,
+        # and JIT-compiling the plan would then cost more than running it.
+        await conn.execute("SET LOCAL jit = off")
+        rows = await conn.fetch(IN_DOORS, customer_id, campaign_id, doors)
     return [_fact(row) for row in rows]
 
 

@@ -559,3 +559,50 @@ async def test_a_part_of_the_campaign_is_bounded_by_a_setting(
         assert "POLIS_MAX_PROGRESS_DOORS" in body["detail"] and "3 doors" in body["detail"]
         assert body["errors"][0]["path"] == "turfId"
         assert (await progress(client, admin, campaign))["doors"] == 3  # the whole: unbounded
+
+
+async def test_editing_a_status_state_recounts_its_knocks_and_moves_the_etag(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    campaign = await new_campaign(client, admin)
+    at = await door(client, admin, campaign_id=campaign)
+    sign = await create(
+        client,
+        "/v1/statuses",
+        {
+            "data": {
+                "name": "Wants a Yard Sign",
+                "contactState": "contacted-available-successful",
+                "icon": "map-marker",
+                "iconColor": "#FFFFFF",
+                "pinColor": "#27AE60",
+            }
+        },
+        admin,
+    )
+    await create(
+        client, "/v2/interactions", knock(at, 13, unavailable=False, statusId=sign["id"]), admin
+    )
+    first = await client.get(progress_url(campaign), headers=admin)
+    assert first.json()["data"]["byCanvasser"][0]["successful"] == 1
+
+    patched = await client.patch(
+        f"/v1/statuses/{sign['id']}",
+        json={
+            "data": [{"op": "replace", "path": "/contactState", "value": "not-contacted-normal"}]
+        },
+        headers={**admin, **if_match(sign)},
+    )
+    assert patched.status_code == 200, patched.text
+
+    again = await client.get(
+        progress_url(campaign), headers={**admin, "If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 200 and again.headers["ETag"] != first.headers["ETag"]
+    assert again.json()["data"]["byCanvasser"][0] == {
+        "userId": again.json()["data"]["byCanvasser"][0]["userId"],
+        "interactions": 1,
+        "contacted": 0,
+        "successful": 0,
+    }
+    assert again.json()["data"] == await expected(client, admin, campaign)

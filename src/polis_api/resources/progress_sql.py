@@ -18,13 +18,35 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
+from sqlalchemy import BigInteger, Column, Date, Index, Table, Text
+from sqlalchemy.dialects.postgresql import UUID
 
+from polis_api.documents.schema import metadata
 from polis_api.resources.assigned import assigned_doors
 from polis_api.resources.door_places import POSITIONED, inside_sql
 from polis_api.workflow.polygons import Polygon, path_text, polygon_text
 from polis_api.workflow.progress import Fact
 
 KEY = "kind, day, user_id, state, status_id, outcome, question_id, option_id"
+
+# The SQLAlchemy view of the table migration 0017_progress creates (with the fact
+# functions and triggers that fill it): anonymous signed deltas, no primary key.
+progress_tallies = Table(
+    "progress_tallies",
+    metadata,
+    Column("customer_id", UUID(as_uuid=True), nullable=False),
+    Column("campaign_id", Text),
+    Column("kind", Text),
+    Column("day", Date),
+    Column("user_id", UUID(as_uuid=True)),
+    Column("state", Text),
+    Column("status_id", Text),
+    Column("outcome", Text),
+    Column("question_id", Text),
+    Column("option_id", Text),
+    Column("n", BigInteger, nullable=False),
+    Index("ix_progress_tallies_campaign", "customer_id", "campaign_id"),
+)
 
 # The counted facts, with the contactState of the status each names (a deleted
 # status still has the state it had: the knocks it labelled keep their meaning).

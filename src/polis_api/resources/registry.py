@@ -15,6 +15,7 @@ from polis_api.resources import (
     contacts,
     list_members,
     progress,
+    progress_sql,
     segment_routes,
     survey_versions,
     tenant_settings,
@@ -120,6 +121,8 @@ TABLES = {
     # Not per tenant: one catalogue under the nil customer id (a Citus reference table).
     "status_groups": document_table("status_groups"),
     "campaign_statuses": campaign_status_links.CAMPAIGN_STATUSES,
+    # Not a document table: what triggers keep counted per campaign (resources/progress_sql).
+    "progress_tallies": progress_sql.progress_tallies,
     # Doors by place use the households' GiST index ix_households_point (migration
     # 0014 and the geography migration, IF NOT EXISTS); see resources/door_places.py.
     "turfs": document_table(

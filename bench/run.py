@@ -112,6 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--imports", type=int, default=0, help="CSV import rows (bench/imports.py)")
     parser.add_argument("--no-geo", action="store_true", help="skip bench/geo.py (issue 11)")
     parser.add_argument("--force-dataset", action="store_true", help="rebuild the dataset")
+    parser.add_argument("--progress", action="store_true", help="also run bench/progress.py")
     parser.add_argument(
         "--wait-quiet",
         type=float,
@@ -385,6 +386,10 @@ def main(argv: list[str] | None = None) -> int:
         import geo
 
         geo.main(["--quick"] if args.quick else [])
+    if args.progress:
+        import progress  # bench/progress.py: its own database, after the run stopped ours
+
+        progress.main(["--quick"] if args.quick else [])
     return 0
 
 

@@ -169,6 +169,13 @@ class Settings(BaseSettings):
         description="Doors one walk list may hold: the bound on `size`, on explicit `doors` "
         "(more is a 400) and on the free doors a turf's walk list takes.",
     )
+    max_progress_doors: int = Field(
+        default=20_000,
+        gt=0,
+        description="Doors a part of a campaign (a turf, a walk list, a restricted "
+        "caller's assignment) may hold for its progress, which is counted door by door; "
+        "more is a 400. The whole campaign is not bounded: its counts are kept ready.",
+    )
     reservation_hours: float = Field(
         default=8,
         gt=0,

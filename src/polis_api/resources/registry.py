@@ -15,6 +15,8 @@ from polis_api.resources import (
     contacts,
     imports,
     list_members,
+    progress,
+    progress_sql,
     review,
     segment_routes,
     survey_versions,
@@ -123,6 +125,8 @@ TABLES = {
     # Not per tenant: one catalogue under the nil customer id (a Citus reference table).
     "status_groups": document_table("status_groups"),
     "campaign_statuses": campaign_status_links.CAMPAIGN_STATUSES,
+    # Not a document table: what triggers keep counted per campaign (resources/progress_sql).
+    "progress_tallies": progress_sql.progress_tallies,
     # Doors by place use the households' GiST index ix_households_point (migration
     # 0014 and the geography migration, IF NOT EXISTS); see resources/door_places.py.
     "turfs": document_table(
@@ -154,5 +158,6 @@ def routers() -> list[APIRouter]:
         tenant_settings.router,
         imports.router,
         review.router,
+        progress.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
-from sqlalchemy import BigInteger, Column, Date, Index, Table, Text
+from sqlalchemy import BigInteger, Column, Date, Identity, Index, PrimaryKeyConstraint, Table, Text
 from sqlalchemy.dialects.postgresql import UUID
 
 from polis_api.documents.schema import metadata
@@ -30,7 +30,7 @@ from polis_api.workflow.progress import Fact
 KEY = "kind, day, user_id, state, status_id, outcome, question_id, option_id"
 
 # The SQLAlchemy view of the table migration 0017_progress creates (with the fact
-# functions and triggers that fill it): anonymous signed deltas, no primary key.
+# functions and triggers that fill it): signed deltas, keyed only by an identity.
 progress_tallies = Table(
     "progress_tallies",
     metadata,
@@ -45,6 +45,8 @@ progress_tallies = Table(
     Column("question_id", Text),
     Column("option_id", Text),
     Column("n", BigInteger, nullable=False),
+    Column("id", BigInteger, Identity(always=True), nullable=False),
+    PrimaryKeyConstraint("customer_id", "id", name="pk_progress_tallies"),
     Index("ix_progress_tallies_campaign", "customer_id", "campaign_id"),
 )
 

@@ -450,3 +450,32 @@ async def test_a_rollback_and_a_knock_on_the_same_door_at_once_both_land(
     assert record is not None
     assert record["data"]["state"] == "contacted-available-not-successful"
     assert record["data"]["lastInteraction"]["interactionId"] == knocked.json()["id"]
+
+
+async def test_after_a_rollback_progress_counts_exactly_what_remains(
+    client: httpx.AsyncClient, admin: dict[str, str], canvass: Canvass
+) -> None:
+    """The organiser's numbers follow the rollback at once: the same as counting the
+    documents that remain, and the progress ETag moves."""
+    from tests.resources.test_progress_api import expected, progress, progress_url
+
+    url = progress_url(canvass.campaign_id)
+    first = await client.get(url, headers=admin)
+    assert await progress(client, admin, canvass.campaign_id) == await expected(
+        client, admin, canvass.campaign_id
+    )
+    before = await progress(client, admin, canvass.campaign_id)
+
+    response = await rollback(client, admin, canvass.campaign_id, **window(canvass))
+
+    assert response.status_code == 200, response.text
+    after = await progress(client, admin, canvass.campaign_id)
+    assert after == await expected(client, admin, canvass.campaign_id)
+    ann = sub_of(canvass.ann)
+    ann_before = next(row for row in before["byCanvasser"] if row["userId"] == ann)
+    ann_after = next(row for row in after["byCanvasser"] if row["userId"] == ann)
+    assert ann_before["interactions"] - ann_after["interactions"] == 3
+    # The door only Ann knocked is never contacted again; Bob's door counts as his again.
+    assert after["contacted"] == before["contacted"] - 1
+    again = await client.get(url, headers={**admin, "If-None-Match": first.headers["etag"]})
+    assert again.status_code == 200 and again.headers["etag"] != first.headers["etag"]

@@ -105,6 +105,7 @@
         chooseCampaign(wanted);
       }
     } catch (error) {
+      select.replaceChildren(option("", "(paste a token first)"));
       select.disabled = true;
       report(error, "the campaigns");
     }

@@ -14,6 +14,7 @@ from polis_api.resources import (
     contact_households,
     contacts,
     list_members,
+    progress,
     segment_routes,
     survey_versions,
     tenant_settings,
@@ -148,5 +149,6 @@ def routers() -> list[APIRouter]:
         walklist_routes.router,
         walklist_download.router,
         tenant_settings.router,
+        progress.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

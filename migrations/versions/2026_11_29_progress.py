@@ -1,0 +1,145 @@
+"""Campaign progress tallies (docs/progress.md): counts kept by the database itself.
+
+Counting 500k door records and their interactions on every dashboard refresh takes
+seconds (bench/progress.py), so every write of a door record or an interaction adds
+its contribution to ``progress_tallies`` in the same transaction, from a trigger:
+the single routes, the bulk routes, door moves, soft deletes and any future writer
+(a rollback) are all covered without knowing it.
+
+A trigger only ever INSERTs a row of signed deltas (the old row's facts at -1, the
+new row's at +1, netted): writers never update a shared counter row, so they never
+wait for each other or deadlock on one. A reader sums the rows of its campaign; the
+reader compacts them now and then (resources/progress_sql.py).
+
+What a row counts is decided once, here, by ``progress_door_facts`` and
+``progress_knock_facts``; the endpoint's exact path for a turf or a walk list runs the
+very same functions over the live documents, so both paths count the same way.
+
+Revision ID: 0017_progress
+Revises: 0016
+Create Date: 2026-11-29
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0017_progress"
+down_revision: str | None = "0016"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# The key of a fact; a fact of one kind leaves the other kinds' columns null.
+FACT_COLUMNS = (
+    "customer_id uuid, campaign_id text, kind text, day date, user_id uuid, "
+    "state text, status_id text, outcome text, question_id text, option_id text"
+)
+FACT_NAMES = (
+    "customer_id, campaign_id, kind, day, user_id, state, status_id, outcome, "
+    "question_id, option_id"
+)
+
+# One fact per live door record: its state and status.
+DOOR_FACTS = """
+CREATE FUNCTION progress_door_facts(d contact_household_campaigns)
+RETURNS TABLE (FACT_COLUMNS) LANGUAGE sql STABLE AS $$
+  SELECT d.customer_id, d.data ->> 'campaignId', 'door', NULL::date, NULL::uuid,
+         d.data ->> 'state', d.data ->> 'statusId', NULL, NULL, NULL
+  WHERE NOT d.is_deleted AND d.data ->> 'campaignId' IS NOT NULL
+$$
+""".replace("FACT_COLUMNS", FACT_COLUMNS)
+
+# Per live interaction: one fact for its day (UTC; stored timestamps are always
+# ...Z), one for its author, one per distinct option it answers. The outcome is what
+# the knock says without a status; a status, when named, decides at read time.
+KNOCK_FACTS = """
+CREATE FUNCTION progress_knock_facts(i interactions)
+RETURNS TABLE (FACT_COLUMNS) LANGUAGE sql STABLE AS $$
+  WITH knock AS (
+    SELECT i.customer_id, i.data ->> 'campaignId' AS campaign_id,
+           left(i.data ->> 'timestamp', 10)::date AS day, i.created_by AS user_id,
+           i.data ->> 'statusId' AS status_id,
+           CASE WHEN (i.data ->> 'unavailable')::boolean THEN 'unavailable'
+                WHEN (i.data ->> 'successful')::boolean THEN 'successful'
+                ELSE 'unsuccessful' END AS outcome,
+           CASE WHEN jsonb_typeof(i.data #> '{survey,responses}') = 'object'
+                THEN i.data #> '{survey,responses}' ELSE '{}'::jsonb END AS responses
+    WHERE NOT i.is_deleted AND i.data ->> 'campaignId' IS NOT NULL
+  )
+  SELECT customer_id, campaign_id, 'day', day, NULL::uuid, NULL, status_id, outcome,
+         NULL, NULL FROM knock
+  UNION ALL
+  SELECT customer_id, campaign_id, 'canvasser', NULL::date, user_id, NULL, status_id,
+         outcome, NULL, NULL FROM knock
+  UNION ALL
+  SELECT k.customer_id, k.campaign_id, 'answer', NULL::date, NULL::uuid, NULL, NULL, NULL,
+         r.key, named.option_id
+  FROM knock AS k, jsonb_each(k.responses) AS r(key, value),
+  LATERAL (
+    SELECT r.value ->> 'optionId' AS option_id WHERE jsonb_typeof(r.value) = 'object'
+    UNION
+    SELECT jsonb_array_elements_text(
+      CASE WHEN jsonb_typeof(r.value -> 'optionIds') = 'array'
+           THEN r.value -> 'optionIds' ELSE '[]'::jsonb END)
+    WHERE jsonb_typeof(r.value) = 'object'
+  ) AS named
+  WHERE named.option_id IS NOT NULL
+$$
+""".replace("FACT_COLUMNS", FACT_COLUMNS)
+
+# OLD is null on INSERT and NEW on DELETE: their facts are then empty. An update
+# that changes nothing counted nets to no row at all.
+TALLY_TRIGGER = """
+CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO progress_tallies ({names}, n)
+  SELECT {names}, sum(delta) FROM (
+    SELECT f.*, -1 AS delta FROM {facts}(OLD) AS f
+    UNION ALL
+    SELECT f.*, 1 AS delta FROM {facts}(NEW) AS f
+  ) AS change
+  GROUP BY {names}
+  HAVING sum(delta) <> 0;
+  RETURN NULL;
+END $$
+"""
+
+TRIGGERS = {
+    "contact_household_campaigns": ("progress_tally_doors", "progress_door_facts"),
+    "interactions": ("progress_tally_knocks", "progress_knock_facts"),
+}
+
+
+def upgrade() -> None:
+    # No primary key: rows are anonymous deltas, only ever summed per campaign.
+    op.execute(f"CREATE TABLE progress_tallies ({FACT_COLUMNS}, n bigint NOT NULL)")
+    op.execute("ALTER TABLE progress_tallies ALTER COLUMN customer_id SET NOT NULL")
+    # Every read is one campaign's rows.
+    op.execute(
+        "CREATE INDEX ix_progress_tallies_campaign ON progress_tallies (customer_id, campaign_id)"
+    )
+    op.execute(DOOR_FACTS)
+    op.execute(KNOCK_FACTS)
+    for table, (function, facts) in TRIGGERS.items():
+        op.execute(TALLY_TRIGGER.format(function=function, names=FACT_NAMES, facts=facts))
+        op.execute(
+            f"CREATE TRIGGER {table}_progress AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {function}()"
+        )
+        # What is already stored, counted once.
+        op.execute(
+            f"INSERT INTO progress_tallies ({FACT_NAMES}, n) "  # noqa: S608
+            f"SELECT {FACT_NAMES}, count(*) FROM (SELECT f.* FROM {table} AS row, "
+            f"LATERAL {facts}(row) AS f) AS facts GROUP BY {FACT_NAMES}"
+        )
+
+
+def downgrade() -> None:
+    for table, (function, _facts) in TRIGGERS.items():
+        op.execute(f"DROP TRIGGER {table}_progress ON {table}")
+        op.execute(f"DROP FUNCTION {function}()")
+    op.execute("DROP FUNCTION progress_knock_facts(interactions)")
+    op.execute("DROP FUNCTION progress_door_facts(contact_household_campaigns)")
+    op.execute("DROP TABLE progress_tallies")

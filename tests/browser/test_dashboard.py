@@ -20,6 +20,7 @@ from playwright.async_api import Page, Request, Response, expect
 from polis_api.auth import mint_token
 from polis_api.config import Settings
 from tests.browser.conftest import OfflinePage
+from tests.builders import SEED_CAMPAIGN, create
 from tests.canvassing import Door, door, new_campaign, put_door, record_interaction
 from tests.conftest import Tenant
 
@@ -299,3 +300,49 @@ async def test_a_missing_endpoint_is_named_and_the_rest_still_works(
     await expect(notice).to_be_visible()
     await expect(notice).to_contain_text("The review list is not available from this server (404)")
     await expect(page.locator("#map circle")).to_have_count(len(PLACES))
+
+
+async def test_the_review_list_shows_what_review_says(
+    offline_page: OfflinePage,
+    live_server: str,
+    api: httpx.AsyncClient,
+    tenant: Tenant,
+    admin: dict[str, str],
+    campaign: Campaign,
+) -> None:
+    response = await api.get(f"/v1/campaigns/{campaign.id}/review", headers=admin)
+    if response.status_code == 404:
+        pytest.skip("this branch has no GET /v1/campaigns/{id}/review yet")
+    review = response.json()["data"]
+    page = offline_page.page
+    await open_board(page, live_server, tenant.token("viewer"), campaign.id)
+
+    rows = page.locator("#review tbody tr")
+    await expect(rows).to_have_count(len(review))
+    for position, person in enumerate(review):  # in the API's order: most flagged first
+        cells = rows.nth(position).locator("td")
+        await expect(cells.nth(0)).to_have_text(person["userId"])
+        await expect(cells.nth(1)).to_have_text(count(person["interactions"]))
+        await expect(cells.nth(2)).to_have_text(count(person["flagged"]))
+        await expect(cells.nth(3)).to_have_text(percent(person["flaggedShare"]))
+        for flag, n in person["flags"].items():
+            await expect(cells.nth(4)).to_contain_text(f"{flag} {n}")
+    # Bob knocked miles from his door: the review list has something to show.
+    assert any(person["flagged"] for person in review)
+
+
+async def test_names_from_the_api_are_shown_as_text(
+    offline_page: OfflinePage,
+    live_server: str,
+    api: httpx.AsyncClient,
+    tenant: Tenant,
+    admin: dict[str, str],
+) -> None:
+    name = '<img src="x" data-injected="yes"> Spring drive'
+    body = {"data": {**SEED_CAMPAIGN["data"], "name": name}}
+    created = await create(api, "/v1/campaigns", body, admin)
+    page = offline_page.page
+    await open_board(page, live_server, tenant.token("viewer"), created["id"])
+
+    await expect(page.locator("#campaign option:checked")).to_have_text(name)
+    assert await page.locator("[data-injected]").count() == 0

@@ -197,7 +197,7 @@
     setMetric("contactRate", percent(data.contactRate));
     setMetric("successful", count(data.successful));
     renderStates(data.byState || {});
-    renderStatuses(data.byStatus || {});
+    renderStatuses(data.byStatus || {}, data.doors);
     renderDays(data.byDay || []);
     renderCanvassers(data.byCanvasser || []);
   }
@@ -232,13 +232,20 @@
     }));
   }
 
-  function renderStatuses(byStatus) {
+  function renderStatuses(byStatus, doors) {
     const rows = Object.entries(byStatus).sort((a, b) => b[1] - a[1]).map(([id, n]) => {
       const status = statuses.byId.get(id);
       const name = element("td");
       name.append(swatch(status ? status.pinColor || NO_COLOUR : NO_COLOUR), status ? status.name : id);
       return row([name, cell(count(n), "num")], { "data-status-id": id });
     });
+    // A door put on a list without a status has a state but no pin of its own yet.
+    const withoutStatus = doors - Object.values(byStatus).reduce((sum, n) => sum + n, 0);
+    if (withoutStatus > 0) {
+      const name = element("td", { class: "muted" });
+      name.append(swatch(NO_COLOUR), "no status yet");
+      rows.push(row([name, cell(count(withoutStatus), "num")], { "data-status-id": "" }));
+    }
     $("#status-table tbody").replaceChildren(...rows);
   }
 

@@ -57,26 +57,21 @@ $$
 KNOCK_FACTS = """
 CREATE FUNCTION progress_knock_facts(i interactions)
 RETURNS TABLE (FACT_COLUMNS) LANGUAGE sql STABLE AS $$
-  WITH knock AS (
-    SELECT i.customer_id, i.data ->> 'campaignId' AS campaign_id,
-           left(i.data ->> 'timestamp', 10)::date AS day, i.created_by AS user_id,
-           i.data ->> 'statusId' AS status_id,
-           CASE WHEN (i.data ->> 'unavailable')::boolean THEN 'unavailable'
-                WHEN (i.data ->> 'successful')::boolean THEN 'successful'
-                ELSE 'unsuccessful' END AS outcome,
-           CASE WHEN jsonb_typeof(i.data #> '{survey,responses}') = 'object'
-                THEN i.data #> '{survey,responses}' ELSE '{}'::jsonb END AS responses
-    WHERE NOT i.is_deleted AND i.data ->> 'campaignId' IS NOT NULL
-  )
-  SELECT customer_id, campaign_id, 'day', day, NULL::uuid, NULL, status_id, outcome,
-         NULL, NULL FROM knock
+  SELECT i.customer_id, i.data ->> 'campaignId', k.kind,
+         CASE WHEN k.kind = 'day' THEN left(i.data ->> 'timestamp', 10)::date END,
+         CASE WHEN k.kind = 'canvasser' THEN i.created_by END,
+         NULL, i.data ->> 'statusId',
+         CASE WHEN (i.data ->> 'unavailable')::boolean THEN 'unavailable'
+              WHEN (i.data ->> 'successful')::boolean THEN 'successful'
+              ELSE 'unsuccessful' END,
+         NULL, NULL
+  FROM (VALUES ('day'), ('canvasser')) AS k(kind)
+  WHERE NOT i.is_deleted AND i.data ->> 'campaignId' IS NOT NULL
   UNION ALL
-  SELECT customer_id, campaign_id, 'canvasser', NULL::date, user_id, NULL, status_id,
-         outcome, NULL, NULL FROM knock
-  UNION ALL
-  SELECT k.customer_id, k.campaign_id, 'answer', NULL::date, NULL::uuid, NULL, NULL, NULL,
+  SELECT i.customer_id, i.data ->> 'campaignId', 'answer', NULL, NULL, NULL, NULL, NULL,
          r.key, named.option_id
-  FROM knock AS k, jsonb_each(k.responses) AS r(key, value),
+  FROM jsonb_each(CASE WHEN jsonb_typeof(i.data #> '{survey,responses}') = 'object'
+                       THEN i.data #> '{survey,responses}' ELSE '{}'::jsonb END) AS r(key, value),
   LATERAL (
     SELECT r.value ->> 'optionId' AS option_id WHERE jsonb_typeof(r.value) = 'object'
     UNION
@@ -85,26 +80,46 @@ RETURNS TABLE (FACT_COLUMNS) LANGUAGE sql STABLE AS $$
            THEN r.value -> 'optionIds' ELSE '[]'::jsonb END)
     WHERE jsonb_typeof(r.value) = 'object'
   ) AS named
-  WHERE named.option_id IS NOT NULL
+  WHERE NOT i.is_deleted AND i.data ->> 'campaignId' IS NOT NULL
+    AND named.option_id IS NOT NULL
 $$
 """.replace("FACT_COLUMNS", FACT_COLUMNS)
 
-# OLD is null on INSERT and NEW on DELETE: their facts are then empty. An update
-# that changes nothing counted nets to no row at all.
+# Once per statement, over its transition tables: a set-based UPDATE of a thousand
+# rows (a rollback) writes one netted delta per changed key, not a thousand. The
+# rows a statement removes count -1, the rows it leaves +1; a key nothing counted
+# changed nets to no row at all.
 TALLY_TRIGGER = """
 CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO progress_tallies ({names}, n)
-  SELECT {names}, sum(delta) FROM (
-    SELECT f.*, -1 AS delta FROM {facts}(OLD) AS f
-    UNION ALL
-    SELECT f.*, 1 AS delta FROM {facts}(NEW) AS f
-  ) AS change
-  GROUP BY {names}
-  HAVING sum(delta) <> 0;
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO progress_tallies ({names}, n)
+    SELECT {names}, count(*) FROM (SELECT f.* FROM new_rows AS r, LATERAL {facts}(r) AS f) AS f
+    GROUP BY {names};
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO progress_tallies ({names}, n)
+    SELECT {names}, -count(*) FROM (SELECT f.* FROM old_rows AS r, LATERAL {facts}(r) AS f) AS f
+    GROUP BY {names};
+  ELSE
+    INSERT INTO progress_tallies ({names}, n)
+    SELECT {names}, sum(delta) FROM (
+      SELECT f.*, -1 AS delta FROM old_rows AS r, LATERAL {facts}(r) AS f
+      UNION ALL
+      SELECT f.*, 1 AS delta FROM new_rows AS r, LATERAL {facts}(r) AS f
+    ) AS change
+    GROUP BY {names}
+    HAVING sum(delta) <> 0;
+  END IF;
   RETURN NULL;
 END $$
 """
+
+# PostgreSQL takes transition tables only on single-event triggers: one per event.
+EVENTS = {
+    "insert": "NEW TABLE AS new_rows",
+    "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    "delete": "OLD TABLE AS old_rows",
+}
 
 TRIGGERS = {
     "contact_household_campaigns": ("progress_tally_doors", "progress_door_facts"),
@@ -124,10 +139,11 @@ def upgrade() -> None:
     op.execute(KNOCK_FACTS)
     for table, (function, facts) in TRIGGERS.items():
         op.execute(TALLY_TRIGGER.format(function=function, names=FACT_NAMES, facts=facts))
-        op.execute(
-            f"CREATE TRIGGER {table}_progress AFTER INSERT OR UPDATE OR DELETE ON {table} "
-            f"FOR EACH ROW EXECUTE FUNCTION {function}()"
-        )
+        for event, tables in EVENTS.items():
+            op.execute(
+                f"CREATE TRIGGER {table}_progress_{event} AFTER {event.upper()} ON {table} "
+                f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+            )
         # What is already stored, counted once.
         op.execute(
             f"INSERT INTO progress_tallies ({FACT_NAMES}, n) "  # noqa: S608
@@ -138,7 +154,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table, (function, _facts) in TRIGGERS.items():
-        op.execute(f"DROP TRIGGER {table}_progress ON {table}")
+        for event in EVENTS:
+            op.execute(f"DROP TRIGGER {table}_progress_{event} ON {table}")
         op.execute(f"DROP FUNCTION {function}()")
     op.execute("DROP FUNCTION progress_knock_facts(interactions)")
     op.execute("DROP FUNCTION progress_door_facts(contact_household_campaigns)")

@@ -157,6 +157,42 @@ class Settings(BaseSettings):
         description="How long a walk list holds its doors: each create and renew sets "
         "expiresAt this far ahead; an expired reservation counts as free.",
     )
+    # Data quality (docs/quality.md): the flags' thresholds and the review's bounds.
+    far_from_door_miles: float = Field(
+        default=0.25,
+        gt=0,
+        description="An interaction recorded further than this from its household "
+        "(data.distance) is flagged far-from-door.",
+    )
+    low_gps_accuracy_metres: float = Field(
+        default=100,
+        gt=0,
+        description="An interaction whose location.confidence (the phone's accuracy "
+        "radius in metres) is larger is flagged low-gps-confidence.",
+    )
+    max_canvasser_speed_mph: float = Field(
+        default=20,
+        gt=0,
+        description="A knock that implies travelling faster than this from the canvasser's "
+        "previous knock is flagged impossible-speed.",
+    )
+    burst_knocks: int = Field(
+        default=10,
+        gt=0,
+        description="More knocks than this by one canvasser within POLIS_BURST_SECONDS "
+        "are flagged burst.",
+    )
+    burst_seconds: float = Field(default=60, gt=0, le=86_400)
+    max_review_canvassers: int = Field(
+        default=1000,
+        gt=0,
+        description="The most canvassers one review answer lists (its `limit`).",
+    )
+    max_rollback_interactions: int = Field(
+        default=10_000,
+        gt=0,
+        description="The most interactions one rollback may delete; a wider window is a 400.",
+    )
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod

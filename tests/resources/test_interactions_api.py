@@ -54,6 +54,8 @@ async def test_seed_post_stores_the_body_with_a_computed_distance(
     assert document["data"] == {
         **body,
         "distance": pytest.approx(SEED_LOCATION_TO_NEW_YORK_MILES, abs=0.01),
+        # Hundreds of miles from the door (docs/quality.md).
+        "qualityFlags": ["far-from-door"],
     }
     assert document["data"]["distance"] != 1, "a client's distance is never taken"
     assert document["customerId"] == str(tenant.customer_id)
@@ -77,6 +79,7 @@ async def test_post_accepts_the_enveloped_form_too(
     assert response.json()["data"] == {
         **body,
         "distance": pytest.approx(SEED_LOCATION_TO_NEW_YORK_MILES, abs=0.01),
+        "qualityFlags": ["far-from-door"],
     }
 
 

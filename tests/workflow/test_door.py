@@ -16,6 +16,7 @@ from polis_api.workflow.door import (
     apply_interaction,
     apply_status,
     derived_from_state,
+    forget_interactions,
     initial_state,
     is_newer,
     new_record,
@@ -537,3 +538,25 @@ def test_out_of_order_arrivals_end_on_the_latest_visit() -> None:
         assert door is not None
         assert door["state"] == "contacted-available-successful"
         assert door["lastInteraction"]["timestamp"] == "2018-07-17T12:00:00.000Z"
+
+
+@pytest.mark.parametrize("list_type", ["normal", "high-priority", "do-not-knock"])
+def test_forgetting_every_interaction_leaves_a_never_contacted_door(list_type: str) -> None:
+    fresh = new_record(CAMPAIGN, CONTACT_HOUSEHOLD, list_type)
+    held = {**fresh, "reservation": {"reserved": True, "walklistId": STATUS_ID}}
+    visited = apply_interaction(
+        held,
+        {
+            "timestamp": "2026-11-28T14:00:00.000Z",
+            "unavailable": True,
+            "unavailableReason": "Not Home",
+        },
+        None,
+        DEFAULT_ID,
+        interaction_id=STATUS_ID,
+    )
+
+    forgotten = forget_interactions(visited)
+
+    assert forgotten == held, "only what interactions set is undone"
+    assert visited["state"] == "contacted-unavailable-not-home", "the input is not mutated"

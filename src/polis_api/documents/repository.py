@@ -777,14 +777,15 @@ async def insert_many_new(
 async def update_many(
     conn: asyncpg.Connection, sql: DocumentSql, docs: Sequence[StoredDocument]
 ) -> None:
-    """Write new revisions of documents the caller holds locked (fetched FOR UPDATE)."""
+    """Write new revisions of documents the caller holds locked (fetched FOR UPDATE);
+    a revision may be a soft delete (``StoredDocument.deleted``)."""
     if not docs:
         return
     await conn.execute(
         f"UPDATE {sql.table} AS t SET data = u.data, modified = u.modified, "
-        "modified_by = u.modified_by, etag = u.etag "
-        "FROM unnest($2::uuid[], $3::jsonb[], $4::timestamptz[], $5::uuid[], $6::text[]) "
-        "AS u(id, data, modified, modified_by, etag) "
+        "modified_by = u.modified_by, etag = u.etag, is_deleted = u.is_deleted "
+        "FROM unnest($2::uuid[], $3::jsonb[], $4::timestamptz[], $5::uuid[], $6::text[], "
+        "$7::bool[]) AS u(id, data, modified, modified_by, etag, is_deleted) "
         "WHERE t.customer_id = $1 AND t.id = u.id",
         docs[0].customer_id,
         [doc.id for doc in docs],
@@ -792,6 +793,7 @@ async def update_many(
         [doc.modified for doc in docs],
         [doc.modified_by for doc in docs],
         [doc.etag(sql.resource) for doc in docs],
+        [doc.is_deleted for doc in docs],
     )
 
 

@@ -31,6 +31,8 @@ class WriteContext:
     now: datetime
     # What one hook looked up for the next (prepare → after_write), within one write.
     memo: dict[str, Any] = field(default_factory=dict)
+    # The stored document a PATCH revises (its id and creator); None on a create.
+    revising: StoredDocument | None = None
 
 
 class DocumentHooks:

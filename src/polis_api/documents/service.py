@@ -294,6 +294,7 @@ async def patch_document(
     written = _checked_size(data, limits)
     if written == jsoncodec.canonical_bytes(current.data):
         return await get_document(conn, resource, principal, doc_id)
+    ctx = dataclasses.replace(ctx, revising=current)
     data = await resource.hooks.prepare(ctx, data, current.data)
     revised = current.revised(data=data, by=principal.user_id, at=ctx.now)
     return await write_revision(ctx, resource, revised, etag)

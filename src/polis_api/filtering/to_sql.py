@@ -104,15 +104,23 @@ class FieldPolicy:
     # Documents a listed item embeds at data.<name> (documents.repository.Embed):
     # paths below them read the embedded document's column.
     embedded: frozenset[str] = frozenset()
+    # Data paths that hold a list of values (an interaction's qualityFlags): on them
+    # `eq x` means "the list holds x", `in [x, y]` "holds x or y", and neq/nin the
+    # opposite; ordering and `like` make no sense there and are refused. Served by a
+    # GIN index on the path (jsonb containment, `@>`).
+    list_paths: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         # A typo here would silently forbid a field, so fail at import time instead.
-        for text in self.allowed_data_paths or ():
+        for text in (self.allowed_data_paths or frozenset()) | self.list_paths:
             segments = text.split("/")
             if segments[:2] != ["", "data"] or len(segments) < 3:
                 raise ValueError(f"allowed data path {text!r} must look like /data/name")
             if not all(SEGMENT_RE.fullmatch(segment) for segment in segments[2:]):
                 raise ValueError(f"allowed data path {text!r} has a bad segment")
+        unreachable = self.list_paths - (self.allowed_data_paths or self.list_paths)
+        if unreachable:
+            raise ValueError(f"list paths {sorted(unreachable)} are not allowed data paths")
         if self.allowed_columns is not None and not self.allowed_columns <= ALL_COLUMNS:
             raise ValueError(f"unknown columns {sorted(self.allowed_columns - ALL_COLUMNS)}")
 
@@ -144,6 +152,7 @@ class Column:
     keys: tuple[str, ...]  # jsonb keys under that column; () for envelope columns
     text: str  # the path as /a/b, for messages
     position: int
+    holds_list: bool = False  # a declared list path (FieldPolicy.list_paths)
 
     @property
     def jsonb(self) -> str:
@@ -219,7 +228,8 @@ def _resolve(
             raise _not_allowed(text, policy, where, verb)
         if path.segments[1] in policy.embedded:
             return _embedded(path, where)
-        return Column(ColumnKind.DATA, "data", path.segments[1:], text, path.position)
+        holds_list = text in policy.list_paths
+        return Column(ColumnKind.DATA, "data", path.segments[1:], text, path.position, holds_list)
     unquoted = operand and len(path.segments) == 1
     hint = ' (string values need double quotes: "x")' if unquoted else ""
     raise BadFilter(f"{where}: '{text}' is not a field{hint}; allowed: {policy.allowed_list()}")
@@ -298,6 +308,8 @@ def _compile_compare(node: Compare, policy: FieldPolicy, params: Params) -> str:
 
 
 def _positive(column: Column, op: str, node: Compare, policy: FieldPolicy, params: Params) -> str:
+    if column.holds_list:
+        return _list_holds(column, op, node, params)
     match op, node.right:
         case "in", ArrayLiteral() as array:
             return _in_array(column, array, params)
@@ -310,6 +322,33 @@ def _positive(column: Column, op: str, node: Compare, policy: FieldPolicy, param
         case _, Literal() as literal if op in COMPARISON_SQL or op == "like":
             return _compare_literal(column, op, literal, params)
     raise fail(node.left.position, f"'{node.op}' cannot take that operand")
+
+
+# --- list paths: containment -----------------------------------------------------------
+
+
+def _list_holds(column: Column, op: str, node: Compare, params: Params) -> str:
+    """``eq``/``in`` on a list path: whether the list holds the value (or one of them)."""
+    match op, node.right:
+        case "eq", Literal(value=None):
+            return _is_nil(column)
+        case "eq", Literal() as literal:
+            return _holds(column, literal, params)
+        case "in", ArrayLiteral() as array:
+            values = [item for item in array.items if item.value is not None]
+            parts = [_is_nil(column)] if len(values) < len(array.items) else []
+            parts += [_holds(column, item, params) for item in values]
+            return _join(parts, "OR") if parts else "FALSE"
+    raise fail(
+        node.left.position,
+        f"'{column.text}' is a list: use eq, neq, in or nin, which test whether it holds "
+        f"a value ('{node.op}' cannot)",
+    )
+
+
+def _holds(column: Column, literal: Literal, params: Params) -> str:
+    # `list @> [value]`: the shape a GIN index on the path serves.
+    return f"{column.jsonb} @> {params.add([_json_value(literal)])}::jsonb"
 
 
 # --- comparisons with literals -----------------------------------------------------

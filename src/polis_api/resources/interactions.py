@@ -12,12 +12,13 @@ from typing import Annotated, Any
 
 from pydantic import Field, JsonValue, StrictBool, model_validator
 
+from polis_api.config import Settings, get_settings
 from polis_api.documents.envelope import CreateBody, DataModel, StoredDocument, Timestamp
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
 from polis_api.errors import invalid_field
 from polis_api.filtering.to_sql import FieldPolicy
+from polis_api.resources import canvasser_knocks, survey_versions
 from polis_api.resources import references as refs
-from polis_api.resources import survey_versions
 from polis_api.resources.assigned import NAMES_ASSIGNED_DOOR
 from polis_api.resources.common import Text
 from polis_api.resources.door_records import update_door
@@ -59,8 +60,9 @@ class InteractionData(DataModel):
     )
     qualityFlags: list[Annotated[str, Field(max_length=100)]] | None = Field(
         default=None,
-        description="Server-owned review flags (survey-mismatch, status-mismatch); "
-        "a client's value is ignored.",
+        description="Server-owned review flags (far-from-door, low-gps-confidence, "
+        "impossible-speed, burst, survey-mismatch, status-mismatch; docs/quality.md), "
+        "present only when one is raised; a client's value is ignored.",
     )
 
 
@@ -96,9 +98,13 @@ class InteractionHooks(DocumentHooks):
         if distance is not None:
             prepared["distance"] = distance
         script, prepared["survey"] = await _survey_script(ctx, data["survey"])
+        limits = quality_limits(get_settings())
         # Stored, never refused: the organiser reviews what the flags point at.
         facts = quality.QualityFacts(
-            survey=script, campaign_statuses=frozenset(found.campaign_status_ids)
+            survey=script,
+            campaign_statuses=frozenset(found.campaign_status_ids),
+            limits=limits,
+            canvasser=await _canvasser_knocks(ctx, prepared["timestamp"], limits),
         )
         return quality.with_quality_flags(prepared, facts)
 
@@ -108,6 +114,31 @@ class InteractionHooks(DocumentHooks):
 
 
 MEMO = "interaction_references"
+
+
+def quality_limits(settings: Settings) -> quality.QualityLimits:
+    return quality.QualityLimits(
+        far_from_door_miles=settings.far_from_door_miles,
+        low_gps_accuracy_metres=settings.low_gps_accuracy_metres,
+        max_speed_mph=settings.max_canvasser_speed_mph,
+        burst_knocks=settings.burst_knocks,
+        burst_seconds=settings.burst_seconds,
+    )
+
+
+async def _canvasser_knocks(
+    ctx: WriteContext, timestamp: str, limits: quality.QualityLimits
+) -> quality.CanvasserKnocks:
+    """The canvasser's other knocks around this one: its creator's, also on a PATCH."""
+    revising = ctx.revising
+    return await canvasser_knocks.knocks_around(
+        ctx.conn,
+        ctx.principal.customer_id,
+        ctx.principal.user_id if revising is None else revising.created_by,
+        None if revising is None else revising.id,
+        timestamp,
+        limits,
+    )
 
 
 async def _survey_script(
@@ -195,9 +226,17 @@ INTERACTIONS = Resource(
     hooks=InteractionHooks(),
     filterable=FieldPolicy(
         allowed_data_paths=frozenset(
-            {"/data/campaignId", "/data/contactId", "/data/contactHouseholdId", "/data/householdId"}
+            {
+                "/data/campaignId",
+                "/data/contactId",
+                "/data/contactHouseholdId",
+                "/data/householdId",
+                "/data/qualityFlags",
+            }
         ),
-        allowed_columns=frozenset({"/id", "/meta/created", "/meta/modified"}),
+        # eq "far-from-door" means "the list holds it" (docs/quality.md).
+        list_paths=frozenset({"/data/qualityFlags"}),
+        allowed_columns=frozenset({"/id", "/meta/created", "/meta/modified", "/meta/createdBy"}),
     ),
     create_example={
         "campaignId": "61fbfbaa-5de8-4d17-ac2b-c47f2376265a",

@@ -15,6 +15,7 @@ from polis_api.resources import (
     contacts,
     list_members,
     progress,
+    review,
     segment_routes,
     survey_versions,
     tenant_settings,
@@ -89,6 +90,8 @@ TABLES = {
         ("household", "customer_id, (data ->> 'householdId'), id"),
         feeds_by=("campaignId",),
     ),
+    # Also, in the migration: a canvasser's knocks by timestamp (all, and those with a
+    # place) and a GIN index on qualityFlags; see resources/canvasser_knocks.py.
     "surveys": document_table(
         "surveys",
         ("campaign", "customer_id, (data ->> 'campaignId'), id"),
@@ -150,5 +153,6 @@ def routers() -> list[APIRouter]:
         walklist_download.router,
         tenant_settings.router,
         progress.router,
+        review.router,
         *(router for resource in RESOURCES for router in build_routers(resource)),
     ]

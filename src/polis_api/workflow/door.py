@@ -235,6 +235,16 @@ def apply_interaction(
     return updated
 
 
+def forget_interactions(record: Mapping[str, Any]) -> Record:
+    """The record as if no interaction had been recorded at the door (a review rollback
+    took them all back): its list's never-contacted state, no status, following
+    nothing. Its list type and reservation stay, as they came from elsewhere."""
+    updated = with_state(record, initial_state(record.get("type")), None)
+    updated["statusId"] = None
+    updated["lastInteraction"] = None
+    return updated
+
+
 def parse_timestamp(text: str) -> datetime:
     # Offsets other than Z are compared on the same instant line; a timestamp without
     # an offset is taken as UTC, the zone every timestamp of the API is in.

@@ -240,6 +240,31 @@ async def test_an_expired_token_is_explained(
     await expect(message).to_contain_text("expired")
 
 
+async def test_a_token_expiring_while_the_board_is_open_stops_the_refresh(
+    offline_page: OfflinePage,
+    live_server: str,
+    settings: Settings,
+    tenant: Tenant,
+    campaign: Campaign,
+) -> None:
+    page = offline_page.page
+    # The live server allows 30 s of clock skew: this token is good for about 18 s more.
+    expiring = mint_token(
+        settings,
+        roles=["viewer"],
+        customer_id=tenant.customer_id,
+        sub=tenant.user_id,
+        ttl_seconds=-12,
+    )
+    await open_board(page, live_server, expiring, campaign.id)
+    await expect(page.locator("#map circle")).to_have_count(len(PLACES))
+
+    message = page.locator("#message")
+    await expect(message).to_contain_text("The server refused the token (401", timeout=45_000)
+    await expect(page.locator("#freshness")).to_have_text("Not refreshing: the token was refused.")
+    await expect(page.locator("#map circle")).to_have_count(len(PLACES))  # the view stays
+
+
 async def test_refresh_revalidates_with_if_none_match_and_keeps_the_view(
     offline_page: OfflinePage,
     live_server: str,

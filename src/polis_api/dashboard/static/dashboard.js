@@ -71,6 +71,7 @@
     if (error instanceof ApiError && error.status === 401) {
       tokenRefused = true;
       stopRefreshing();
+      $("#freshness").textContent = "Not refreshing: the token was refused.";
       showMessage(explain(error, what));
       return;
     }
@@ -112,13 +113,20 @@
   }
 
   function chooseCampaign(id) {
-    stopRefreshing();
-    remembered.clear();
-    campaignId = id;
+    closeBoard();
     history.replaceState(null, "", id ? `#campaign=${id}` : location.pathname + location.search);
+    campaignId = id;
     $("#board").hidden = !id;
     $("#refresh").disabled = !id;
     if (id) refresh(true);
+  }
+
+  function closeBoard() {
+    stopRefreshing();
+    remembered.clear();
+    campaignId = "";
+    $("#board").hidden = true;
+    $("#refresh").disabled = true;
   }
 
   function stopRefreshing() {
@@ -149,12 +157,11 @@
       if (progress) renderProgress(progress.body);
       await Promise.all([loadMap(base), loadReview(base)]);
     }
+    if (id !== campaignId || tokenRefused) return;
     showFreshness(progress);
     // One pending refresh at most, even when "Refresh" is pressed mid-way.
-    if (id === campaignId && !tokenRefused) {
-      clearTimeout(timer);
-      timer = setTimeout(refresh, REFRESH_SECONDS * 1000);
-    }
+    clearTimeout(timer);
+    timer = setTimeout(refresh, REFRESH_SECONDS * 1000);
   }
 
   // The pins' colours; without them everything is drawn grey and a notice says why.
@@ -402,7 +409,7 @@
     if (!token) return showMessage(`Paste a token first. ${MINT_HINT}`);
     sessionStorage.setItem(TOKEN_KEY, token);
     $("#token").value = "";
-    chooseCampaign("");
+    closeBoard(); // the campaign in the address is opened again if this token may read it
     loadCampaigns();
   });
   $("#forget").addEventListener("click", () => {

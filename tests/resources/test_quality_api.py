@@ -5,14 +5,20 @@ bulk, with concurrent knocks, and filtering by flag."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from polis_api.auth import mint_token
 from polis_api.config import Settings
+from polis_api.filtering import Params, compile_filter, parse_filter
+from polis_api.resources import canvasser_knocks
+from polis_api.resources.interactions import INTERACTIONS
 from tests.builders import assert_problem, if_match
 from tests.canvassing import NEW_YORK, Door, door, interaction
 from tests.conftest import Tenant
@@ -322,6 +328,23 @@ async def test_a_flag_filter_works_in_the_bracket_form_too(
     assert [doc["id"] for doc in response.json()["data"]] == [far["id"]]
 
 
+async def test_one_canvassers_flagged_knocks_are_one_filter_away(
+    client: httpx.AsyncClient, settings: Settings, tenant: Tenant, admin: dict[str, str]
+) -> None:
+    me, other = canvasser(settings, tenant), canvasser(settings, tenant)
+    at = await door(client, admin)
+    mine = await knock(client, me, at, location=at_door(1.0))
+    await knock(client, me, at, timestamp=at_time(3600))
+    await knock(client, other, at, location=at_door(1.0))
+    sub = mine["meta"]["createdBy"]
+
+    found = await flagged_ids(
+        client, admin, at.campaign_id, f'/meta/createdBy eq "{sub}" and /data/qualityFlags neq nil'
+    )
+
+    assert found == {mine["id"]}
+
+
 @pytest.mark.parametrize(
     "expression",
     [
@@ -338,3 +361,66 @@ async def test_ordering_a_list_of_flags_is_a_clear_400(
 
     body = assert_problem(response, 400, "BAD_FILTER")
     assert "is a list" in body["detail"]
+
+
+# --- the indexes serve both reads -----------------------------------------------------
+
+
+# A tenant with many knocks, one in a hundred flagged, so the planner chooses as it
+# would at scale (the table is analysed after the insert).
+_MANY_KNOCKS = """
+INSERT INTO interactions (customer_id, id, security_group_id, data, created, modified,
+                          created_by, modified_by, etag)
+SELECT $1::uuid, gen_random_uuid(), $1::uuid,
+       jsonb_build_object('campaignId', $1::uuid::text, 'timestamp', '2026-10-01T00:00:00.000Z')
+       || CASE WHEN n % 100 = 0 THEN '{"qualityFlags": ["burst"]}'::jsonb ELSE '{}' END,
+       now(), now(), md5('user' || (n % 40))::uuid, $1::uuid, 'x'
+FROM generate_series(1, 20000) AS n
+"""
+
+
+async def plan(database_url: str, sql: str, *args: object) -> str:
+    """The plan PostgreSQL chooses for a tenant with 20 000 knocks."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(_MANY_KNOCKS, args[0])
+        await conn.execute("ANALYZE interactions")
+        rows = await conn.fetch("EXPLAIN " + sql, *args)
+    finally:
+        await conn.close()
+    return "\n".join(row[0] for row in rows)
+
+
+async def test_a_flag_filter_is_served_by_the_gin_index(database_url: str) -> None:
+    params = Params([uuid.uuid4()])
+    where = compile_filter(
+        parse_filter('/data/qualityFlags eq "burst"'), INTERACTIONS.field_policy, params
+    )
+    values = [json.dumps(value) if isinstance(value, list) else value for value in params.values]
+
+    found = await plan(
+        database_url,
+        f"SELECT id FROM interactions WHERE customer_id = $1 AND NOT is_deleted AND {where}",
+        *values,
+    )
+
+    assert "ix_interactions_quality_flags" in found, found
+
+
+async def test_a_knocks_neighbours_are_read_through_the_canvasser_indexes(
+    database_url: str,
+) -> None:
+    found = await plan(
+        database_url,
+        canvasser_knocks._NEIGHBOURS,
+        uuid.uuid4(),
+        uuid.UUID(hashlib.md5(b"user0").hexdigest()),
+        uuid.uuid4(),
+        T0,
+        "2026-11-28T13:59:00.000Z",
+        at_time(60),
+        10,
+    )
+
+    assert "ix_interactions_canvasser_located" in found, found
+    assert "ix_interactions_canvasser_time" in found, found

@@ -140,6 +140,7 @@ async def test_the_review_pages_with_limit_and_skip_up_to_the_setting(
     assert "POLIS_MAX_REVIEW_CANVASSERS" in assert_problem(past, 400, "VALIDATION_ERROR")["detail"]
     assert_problem(await review(client, admin, at.campaign_id, limit=0), 400)
     assert_problem(await review(client, admin, at.campaign_id, skip=-1), 400)
+    assert_problem(await review(client, admin, at.campaign_id, skip=2**63), 400)
 
 
 @pytest.mark.parametrize(
@@ -407,3 +408,22 @@ async def test_a_rollback_takes_at_most_the_setting(
         bounded, admin, canvass.campaign_id, **window(canvass, to=at_time(700))
     )
     assert at_the_bound.json()["data"] == {"interactions": 2, "doors": 2, "dryRun": False}
+
+
+async def test_a_canvasser_kept_to_its_doors_reviews_only_what_it_may_read(
+    client: httpx.AsyncClient, settings: Settings, tenant: Tenant, admin: dict[str, str]
+) -> None:
+    me = canvasser(settings, tenant)
+    at = await door(client, admin)
+    await knock(client, me, at)
+    hidden = await client.patch(
+        "/v1/settings", json={"data": {"viewUnassignedData": False}}, headers=admin
+    )
+    assert hidden.status_code == 200, hidden.text
+
+    mine = await review(client, me, at.campaign_id)
+    everyone = await review(client, admin, at.campaign_id)
+
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["data"] == [], "no walk list names this door for it"
+    assert [row["userId"] for row in everyone.json()["data"]] == [sub_of(me)]

@@ -90,7 +90,9 @@ async def campaign_review(
     ] = None,
     to: Annotated[str | None, Query(description="Only knocks before this time.")] = None,
     limit: Annotated[int, Query(description="Canvassers per answer.")] = DEFAULT_LIMIT,
-    skip: Annotated[int, Query(ge=0, description="Canvassers to pass over first.")] = 0,
+    skip: Annotated[
+        int, Query(ge=0, le=2_147_483_647, description="Canvassers to pass over first.")
+    ] = 0,
 ) -> Response:
     settings: Settings = request.app.state.settings
     _check_limit(limit, settings.max_review_canvassers)

@@ -373,3 +373,17 @@ async def test_names_from_the_api_are_shown_as_text(
 
     await expect(page.locator("#campaign option:checked")).to_have_text(name)
     assert await page.locator("[data-injected]").count() == 0
+
+
+async def test_a_reload_opens_the_same_campaign_again(
+    offline_page: OfflinePage, live_server: str, tenant: Tenant, campaign: Campaign
+) -> None:
+    page = offline_page.page
+    await open_board(page, live_server, tenant.token("viewer"), campaign.id)
+    assert page.url.endswith(f"#campaign={campaign.id}")
+
+    await page.reload()
+
+    await expect(page.locator("#board")).to_be_visible()
+    await expect(page.locator("#campaign")).to_have_value(campaign.id)
+    await expect(page.locator("#map circle")).to_have_count(len(PLACES))

@@ -280,9 +280,10 @@
   async function loadMap(base) {
     const section = $("#map-section");
     try {
-      const { body } = await api(`${base}/contact-households?limit=${MAP_LIMIT}`, "application/geo+json");
+      const doors = `${base}/contact-households?limit=${MAP_LIMIT}&count=true`;
+      const { body } = await api(doors, "application/geo+json");
       section.querySelector(".notice").hidden = true;
-      drawMap(body.features || []);
+      drawMap(body.features || [], body.meta ? body.meta.total : undefined);
     } catch (error) {
       $("#map").replaceChildren();
       $("#map-caption").textContent = "";
@@ -290,7 +291,7 @@
     }
   }
 
-  function drawMap(features) {
+  function drawMap(features, total) {
     const svg = $("#map");
     const width = 600;
     const height = 420;
@@ -308,8 +309,9 @@
       return mark;
     });
     svg.replaceChildren(svgElement("rect", { class: "land", width, height }), ...marks);
-    $("#map-caption").textContent = features.length >= MAP_LIMIT
-      ? `The first ${count(MAP_LIMIT)} doors with coordinates are drawn.`
+    // The total counts every door with coordinates, drawn or not (geography.md, count).
+    $("#map-caption").textContent = total > features.length
+      ? `The first ${count(features.length)} of ${count(total)} doors with coordinates are drawn.`
       : `${count(features.length)} doors with coordinates; doors without any are not drawn.`;
   }
 

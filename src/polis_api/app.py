@@ -15,6 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from polis_api import db
 from polis_api.auth import TokenVerifier
 from polis_api.config import ConfigError, Settings, get_settings
+from polis_api.dashboard import add_dashboard_routes
 from polis_api.docs_pages import add_docs_routes
 from polis_api.documents.fastpath import DocumentReadFastPath
 from polis_api.documents.responses import json_response, problem_responses
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_operations_routes(app)
     add_metrics_route(app)
     add_docs_routes(app)
+    add_dashboard_routes(app)
     # Added first, so it runs inside BodyGuard: sizes are checked before bodies are read.
     app.add_middleware(IdempotencyMiddleware, ttl_hours=settings.idempotency_ttl_hours)
     app.add_middleware(DocumentReadFastPath, resources=RESOURCES)

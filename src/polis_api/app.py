@@ -199,6 +199,11 @@ def _add_edge_responses(operation: dict[str, Any]) -> None:
         responses.setdefault(str(status), entry)
 
 
+# Probes and the scrape take no tenant token (/metrics may take POLIS_METRICS_TOKEN,
+# which is not a tenant's bearer token; its description says so).
+_WITHOUT_TENANT_TOKEN = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -213,7 +218,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             _add_edge_responses(operation)
             # Validation failures are 400 here (docs/api.md, Errors), never FastAPI's default 422.
             operation.get("responses", {}).pop("422", None)
-            if not path.endswith("z"):
+            if path not in _WITHOUT_TENANT_TOKEN:
                 operation["security"] = [{"bearer": []}]
     for name in ("HTTPValidationError", "ValidationError"):
         schema["components"].get("schemas", {}).pop(name, None)

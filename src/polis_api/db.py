@@ -45,8 +45,11 @@ class EmbeddedDatabase:
 
 
 @contextmanager
-def embedded_database(data_dir: Path) -> Iterator[EmbeddedDatabase]:
-    """The embedded PostgreSQL under ``data_dir/pgdata`` for the length of the block.
+def embedded_database(
+    data_dir: Path, database: str = EMBEDDED_DATABASE
+) -> Iterator[EmbeddedDatabase]:
+    """The embedded PostgreSQL under ``data_dir/pgdata`` for the length of the block;
+    its URL names ``database`` (created on first use).
 
     Every polis-api using it holds a shared ``flock`` on ``data_dir/postgres.lock``.
     The kernel drops a process's lock when it ends, however it ends, so the lock
@@ -66,7 +69,7 @@ def embedded_database(data_dir: Path) -> Iterator[EmbeddedDatabase]:
         was_running = not shared and _postgres_running(pgdata)
         # From exclusive to shared, or wait while a last user finishes stopping it.
         fcntl.flock(lock, fcntl.LOCK_SH)
-        url, server = start_embedded(data_dir)
+        url, server = start_embedded(data_dir, database)
         if was_running:
             log.info("adopted the embedded PostgreSQL a stopped polis-api left running")
         try:

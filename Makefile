@@ -4,10 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Test processes (pytest-xdist), each with a database of its own. The tests mostly wait
-# on PostgreSQL and on servers they start, so more workers than cores pay: measured on
-# two cores, see CONTRIBUTING.md.
-TEST_WORKERS ?= 4
+# Test processes (pytest-xdist), each with an embedded PostgreSQL of its own. One
+# process against TEST_DATABASE_URL: workers sharing a server hold back each other's
+# change feeds (see CONTRIBUTING.md), so set TEST_WORKERS there only knowingly.
+TEST_WORKERS ?= $(if $(TEST_DATABASE_URL),0,4)
 # What serving needs, and on top of it what the tests and checks need.
 RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev

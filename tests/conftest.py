@@ -3,11 +3,11 @@
 The database is the embedded PostgreSQL (under .polis/test) unless TEST_DATABASE_URL
 names another. Every test isolates itself by working in a tenant of its own.
 
-Under pytest-xdist (``make test`` runs ``-n``) each worker process migrates a database
-of its own on that same server (``<database>_gw0``, ``<database>_gw1``, …), re-created
-every run; the embedded server is started once and stopped by the last process using
-it (``db.embedded_database``). Tests that share something costly (a module's server, the
-session's ``live_server``) are kept on one worker: see ``pytest_collection_modifyitems``.
+Under pytest-xdist (``make test`` runs ``-n``) each worker process has an embedded
+PostgreSQL of its own (``.polis/test/gw0`` …), or with TEST_DATABASE_URL a database of
+its own beside that one (``<database>_gw0`` …, re-created every run). Tests that share
+something costly (a module's server, the session's ``live_server``) are kept on one
+worker: see ``pytest_collection_modifyitems``.
 """
 
 from __future__ import annotations
@@ -37,9 +37,6 @@ TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 TEST_DATABASE = "polis_test"  # on the embedded server
 # "gw0", "gw1", … in a pytest-xdist worker; None when the suite runs in one process.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")
-# Every worker has an app with two pools and may run a server or two of its own; the
-# embedded server's default of 100 connections is too few for four of them at once.
-EMBEDDED_MAX_CONNECTIONS = 400
 
 
 def _in_thread(function: object, *args: object) -> None:
@@ -61,71 +58,52 @@ def _in_thread(function: object, *args: object) -> None:
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
+    external = os.environ.get("TEST_DATABASE_URL")
     with ExitStack() as stack:
-        server_url = os.environ.get("TEST_DATABASE_URL") or stack.enter_context(
-            embedded_test_server()
-        )
-        if WORKER is None:
-            url = server_url
+        if external and WORKER is not None:
+            url = _with_database(external, f"{_database_of(external)}_{WORKER}")
+            _recreate_database(external, _database_of(url))
+        else:
+            url = external or stack.enter_context(embedded_test_server(_embedded_data_dir()))
             # A clean schema every run, built only by the migrations (down, then up again).
             _in_thread(db.downgrade_migrations, url, "base")
-        else:
-            url = _with_database(server_url, f"{_database_of(server_url)}_{WORKER}")
-            _recreate_database(server_url, _database_of(url))
         _in_thread(db.run_migrations, url, "head")
         yield url
 
 
+def _embedded_data_dir() -> Path:
+    """``.polis/test``, or ``.polis/test/gw0`` … for each worker of a parallel run.
+
+    A PostgreSQL per worker, not a database each on one: the change feed delivers
+    only rows below the oldest transaction still running in the whole cluster
+    (``pg_snapshot_xmin``), so on a shared server every worker's writes would hold
+    back the others' feeds, and their tests of ``since=`` would see nothing new.
+    """
+    return TEST_DATA_DIR / WORKER if WORKER else TEST_DATA_DIR
+
+
 @contextmanager
-def embedded_test_server() -> Iterator[str]:
-    """The URL of ``polis_test`` on the embedded PostgreSQL of ``.polis/test``.
-
-    Every process of the run holds it through ``db.embedded_database``: the first
-    starts it (or adopts one a killed run left behind) and the last one out stops it,
-    so parallel workers never start or stop it under each other.
-    """
-    with db.embedded_database(TEST_DATA_DIR, TEST_DATABASE) as embedded:
-        url = embedded.url
-        if not embedded.shared and _max_connections(url) < EMBEDDED_MAX_CONNECTIONS:
-            url = _restart_with_more_connections(url)
-        yield url
+def embedded_test_server(data_dir: Path) -> Iterator[str]:
+    """The URL of ``polis_test`` on the embedded PostgreSQL of ``data_dir``, held
+    through ``db.embedded_database``: started (or a leftover adopted) if need be, and
+    stopped by the last process using it."""
+    with db.embedded_database(data_dir, TEST_DATABASE) as embedded:
+        yield embedded.url
 
 
-def _on_server(url: str, *statements: str) -> str | None:
-    """Run ``statements`` on one connection of their own; the last one's value.
+def _on_server(url: str, *statements: str) -> None:
+    """Run ``statements`` on one connection of their own, in a thread of its own as
+    alembic is: a fixture may be set up while pytest-asyncio's event loop runs."""
 
-    In a thread of its own, as alembic is: a fixture may be set up while
-    pytest-asyncio's event loop runs.
-    """
-
-    async def run() -> str | None:
+    async def run() -> None:
         conn = await asyncpg.connect(url)
         try:
-            value = None
             for statement in statements:
-                value = await conn.fetchval(statement)
-            return None if value is None else str(value)
+                await conn.execute(statement)
         finally:
             await conn.close()
 
-    values: list[str | None] = []
-    _in_thread(lambda: values.append(asyncio.run(run())))
-    return values[0]
-
-
-def _max_connections(url: str) -> int:
-    return int(_on_server(url, "SHOW max_connections") or 0)
-
-
-def _restart_with_more_connections(url: str) -> str:
-    """Raise max_connections once for good (postgresql.auto.conf keeps it); only the
-    sole user of the server may restart it."""
-
-    _on_server(url, f"ALTER SYSTEM SET max_connections = {EMBEDDED_MAX_CONNECTIONS}")
-    _, server = db.start_embedded(TEST_DATA_DIR, TEST_DATABASE)
-    db.stop_embedded(server)
-    restarted, _ = db.start_embedded(TEST_DATA_DIR, TEST_DATABASE)
-    return restarted
+    _in_thread(asyncio.run, run())
 
 
 def _database_of(url: str) -> str:
@@ -294,16 +272,6 @@ SHARED_SESSION_GROUP = "session-fixtures"
 # Modules whose tests take far longer than building their module fixtures again: the
 # fuzzing is over a third of the suite's time, so every worker starts a server for it.
 SPREAD_OVER_WORKERS = frozenset({"tests/test_fuzz_schemathesis.py"})
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """The controller of a parallel run on the embedded PostgreSQL starts it before any
-    worker, and holds it until every worker is done; it runs no test itself."""
-    controller = getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput")
-    if controller and not os.environ.get("TEST_DATABASE_URL"):
-        stack = ExitStack()
-        stack.enter_context(embedded_test_server())
-        config.add_cleanup(stack.close)
 
 
 # First: pytest-xdist reads the marks in this same hook, to name each test's group.

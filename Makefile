@@ -4,6 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Test processes (pytest-xdist), each with an embedded PostgreSQL of its own. One
+# process against TEST_DATABASE_URL: workers sharing a server hold back each other's
+# change feeds (see CONTRIBUTING.md), so set TEST_WORKERS there only knowingly.
+TEST_WORKERS ?= $(if $(TEST_DATABASE_URL),0,4)
 # What serving needs, and on top of it what the tests and checks need.
 RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
@@ -36,9 +40,9 @@ $(DEV_STAMP): $(RUN_STAMP)
 run: $(RUN_STAMP)
 	@$(BIN)/polis-api serve --migrate --host $(HOST) --port $(PORT) $(ARGS)
 
-## make test: the whole suite against a real PostgreSQL (embedded unless TEST_DATABASE_URL; ARGS="-x tests/test_cli.py")
+## make test: the whole suite against a real PostgreSQL (embedded unless TEST_DATABASE_URL; ARGS="-x tests/test_cli.py", TEST_WORKERS=0 for one process)
 test: $(DEV_STAMP)
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
 
 ## make lint: formatting, lint and type checks, changing nothing
 lint: $(DEV_STAMP)

@@ -3,7 +3,7 @@
 A stream holds a list-pool connection in a transaction while it runs. Clients that
 stop reading are cut off at POLIS_STREAM_SEND_TIMEOUT_SECONDS and their transaction
 ends; one user may have only POLIS_MAX_STREAMS_PER_IDENTITY open; and a pooled
-connection on which something failed comes back reset.
+connection on which something failed is replaced, never handed to the next request.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ async def test_one_user_may_have_a_limited_number_of_streams_open(
     assert await until(database_url, 0)  # closed sockets end their streams too
 
 
-# -- in-process: a connection that saw an error comes back reset ---------------------
+# -- in-process: a connection that saw an error is replaced ---------------------------
 
 
 async def test_a_connection_left_in_a_mess_is_reset_before_the_next_stream(
@@ -244,3 +244,29 @@ async def test_a_value_the_driver_refused_leaves_no_broken_connection(
         for _ in range(2 * pool.get_max_size())
     ]
     assert [a.status_code for a in answers] == [200] * len(answers)
+
+
+async def test_a_connection_whose_user_failed_is_replaced_without_running_a_statement(
+    app: FastAPI, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """Releasing a failed connection runs nothing on it: the request's own error is
+    the one raised, whatever setting it left (a reset run under this 1 ms timeout was
+    cancelled, and that cancellation replaced the error), and the next users get new
+    sessions."""
+    pool = app.state.list_pool
+    failed_sessions = set()
+    with pytest.raises(RuntimeError, match="the request failed"):
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(pool.get_max_size()):
+                conn = await stack.enter_async_context(pool.acquire())
+                failed_sessions.add(await conn.fetchval("SELECT pg_backend_pid()"))
+                await conn.execute("SET statement_timeout = 1")
+            raise RuntimeError("the request failed")
+
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(pool.get_max_size()):
+            conn = await stack.enter_async_context(pool.acquire())
+            assert await conn.fetchval("SELECT pg_backend_pid()") not in failed_sessions
+            assert await conn.fetchval("SHOW statement_timeout") == "30s"
+    answer = await client.get("/v2/households", params=ALL, headers=admin)
+    assert answer.status_code == 200

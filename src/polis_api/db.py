@@ -45,8 +45,11 @@ class EmbeddedDatabase:
 
 
 @contextmanager
-def embedded_database(data_dir: Path) -> Iterator[EmbeddedDatabase]:
-    """The embedded PostgreSQL under ``data_dir/pgdata`` for the length of the block.
+def embedded_database(
+    data_dir: Path, database: str = EMBEDDED_DATABASE
+) -> Iterator[EmbeddedDatabase]:
+    """The embedded PostgreSQL under ``data_dir/pgdata`` for the length of the block;
+    its URL names ``database`` (created on first use).
 
     Every polis-api using it holds a shared ``flock`` on ``data_dir/postgres.lock``.
     The kernel drops a process's lock when it ends, however it ends, so the lock
@@ -66,7 +69,7 @@ def embedded_database(data_dir: Path) -> Iterator[EmbeddedDatabase]:
         was_running = not shared and _postgres_running(pgdata)
         # From exclusive to shared, or wait while a last user finishes stopping it.
         fcntl.flock(lock, fcntl.LOCK_SH)
-        url, server = start_embedded(data_dir)
+        url, server = start_embedded(data_dir, database)
         if was_running:
             log.info("adopted the embedded PostgreSQL a stopped polis-api left running")
         try:
@@ -167,35 +170,33 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 class RequestConnection(asyncpg.Connection):  # type: ignore[misc]
-    """A pooled connection released without asyncpg's reset query, unless it saw an error.
+    """A pooled connection released without asyncpg's reset query.
 
     The default reset (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) is a second
     round trip on every request. polis-api leaves no session state to reset: its
     advisory locks and cursors live only as long as their transaction, it never
     LISTENs or SETs, and asyncpg still rolls back an open transaction on release.
-
-    A connection on which something raised is another matter: it may hold an
-    aborted transaction, an open cursor, or (after asyncpg refused a value while
-    binding it) an unsynchronised implicit transaction that asyncpg does not see,
-    which then broke the next request's BEGIN. Such a connection gets the full
-    reset; if even that fails, the pool closes it and opens a fresh one.
+    A connection on which something raised is not reset at all but closed (see
+    ``_CloseAfterError``).
     """
 
-    _reset_in_full = False
-
-    def reset_in_full_on_release(self) -> None:
-        self._reset_in_full = True
-
     def get_reset_query(self) -> str:
-        if not self._reset_in_full:
-            return ""
-        self._reset_in_full = False
-        return str(super().get_reset_query())
+        return ""
 
 
-class _ResetAfterError:
-    """``pool.acquire()``: marks the connection for a full reset when the block using it
-    raised anything but an ApiError (a 4xx the request answered normally)."""
+class _CloseAfterError:
+    """``pool.acquire()``: closes the connection instead of returning it to the pool
+    when the block using it raised anything but an ApiError (a 4xx the request
+    answered normally); the pool opens a fresh one when it next needs one.
+
+    Such a connection may hold an aborted transaction, an open cursor, a changed
+    setting, a cancel request still on its way, or (after asyncpg refused a value
+    while binding it) an unsynchronised implicit transaction that asyncpg does not
+    see. Resetting it means running statements under whatever it was left with: a
+    1 ms ``statement_timeout`` cancelled the reset itself, and ``release()`` then
+    raised that cancellation in place of the block's own exception. Closing runs no
+    statement, cannot fail, and costs one new connection on a path that is rare.
+    """
 
     def __init__(self, acquiring: Any) -> None:
         self._acquiring = acquiring
@@ -207,11 +208,12 @@ class _ResetAfterError:
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is not None and not isinstance(exc, ApiError):
-            # The pool's proxy lets go of a connection that broke (``_con`` is None):
-            # that one is closed and replaced, and needs no reset.
+            # The pool's proxy lets go of a connection that already broke (``_con``
+            # is None). terminate() hands the slot back to the pool, so the release
+            # below finds the proxy released and does nothing.
             connection = getattr(self._conn, "_con", None)
-            if isinstance(connection, RequestConnection):
-                connection.reset_in_full_on_release()
+            if connection is not None:
+                connection.terminate()
         await self._acquiring.__aexit__(exc_type, exc, tb)
 
     def __await__(self) -> Any:
@@ -224,7 +226,7 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type 
     asyncpg's own waits forever: for a free connection when all are busy, and for a
     new one to open (acquiring may connect). With the bound as the default, every
     caller (routes, middleware, the tenant registry) gets it without remembering to.
-    A connection comes back reset in full when its user raised (RequestConnection).
+    A connection whose user raised is closed rather than returned (_CloseAfterError).
     """
 
     def __init__(self, dsn: str, *, acquire_timeout: float, **kwargs: Any) -> None:
@@ -240,7 +242,7 @@ class BoundedPool(asyncpg.Pool):  # type: ignore[misc]  # asyncpg ships no type 
         self.acquire_timeout = acquire_timeout
 
     def acquire(self, *, timeout: float | None = None) -> Any:
-        return _ResetAfterError(
+        return _CloseAfterError(
             super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
         )
 

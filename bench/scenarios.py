@@ -68,7 +68,7 @@ async def write_deep_after_tokens(url: str, folder: Path, skip: int) -> None:
                 QueryParams(f"filter[/data/campaignId]={campaign}&limit=50"),
                 INTERACTIONS.field_policy,
                 settings,
-                TENANT,
+                uuid.UUID(TENANT),
                 keyset_paging=True,
             )
             keyset = listing.query.keyset

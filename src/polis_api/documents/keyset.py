@@ -73,8 +73,9 @@ class Keyset:
 def keyset_for(
     keys: Sequence[SortKey], where: str, params: Sequence[Any], max_length: int
 ) -> Keyset:
-    # repr of the bound values: the same filter with another value is another list.
-    text = "\x00".join([*(f"{k.expression} {k.descending}" for k in keys), where, repr(params)])
+    # The bound values as text: the same filter with another value is another list.
+    values = repr([str(value) for value in params])
+    text = "\x00".join([*(f"{k.expression} {k.descending}" for k in keys), where, values])
     return Keyset(tuple(keys), hashlib.sha256(text.encode()).hexdigest()[:24], max_length)
 
 

@@ -201,6 +201,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def server_log(name: str) -> Path:
+    """Where ``running_server(name=...)`` writes the server's output."""
+    return TEST_DATA_DIR / (f"{name}-{WORKER}.log" if WORKER else f"{name}.log")
+
+
 @contextmanager
 def running_server(
     database_url: str, name: str, *, quiet: bool = True, **env: str
@@ -229,7 +234,7 @@ def running_server(
     # A fresh clone run against TEST_DATABASE_URL has never created the folder
     TEST_DATA_DIR.mkdir(parents=True, exist_ok=True)
     # Each worker of a parallel run may start a server of the same name at once
-    log_path = TEST_DATA_DIR / (f"{name}-{WORKER}.log" if WORKER else f"{name}.log")
+    log_path = server_log(name)
     command = [sys.executable, "-m", "polis_api.cli", "serve", "--workers", "2"]
     if quiet:
         command.append("--quiet")

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 
 from polis_api.edge.logs import JsonFormatter, TextFormatter
-from tests.conftest import TEST_DATA_DIR, Tenant, running_server
+from tests.conftest import Tenant, running_server, server_log
 
 
 def _log_lines(name: str) -> list[dict[str, Any]]:
-    text = (TEST_DATA_DIR / f"{name}.log").read_text()
+    text = server_log(name).read_text()
     lines = [line for line in text.splitlines() if line.strip()]
     entries = []
     for line in lines:
@@ -67,7 +67,7 @@ def test_a_json_server_logs_each_request_once_with_route_status_duration_tenant_
     assert access["json-forged"]["tenant"] is None  # a token that did not verify names no one
     assert access["json-path"]["route"] == "/v1/statuses/{id}"
 
-    log_text = (TEST_DATA_DIR / "json-logs.log").read_text()
+    log_text = server_log("json-logs").read_text()
     for part in token.split("."):
         assert part not in log_text
     assert "authorization" not in log_text.lower()

@@ -66,6 +66,10 @@ MIX: tuple[tuple[Endpoint, int], ...] = (
     (Endpoint("delta-sync", "delta_sync.lua"), 2),
     (Endpoint("post-interaction", "post_interaction.lua", {"SOAK_IDS": "1"}, write=True), 4),
     (Endpoint("patch-campaign", "patch_campaign.lua", write=True), 2),
+    # The organiser's view (issue 12): progress, the review ranking, a page as CSV.
+    (Endpoint("progress", "campaign_route.lua", {"BENCH_SUFFIX": "/progress"}), 1),
+    (Endpoint("review", "campaign_route.lua", {"BENCH_SUFFIX": "/review"}), 1),
+    (Endpoint("list-50-csv", "list_interactions.lua", {"BENCH_ACCEPT": "text/csv"}), 1),
 )
 BULK_DOORS = 10_000  # the bulk calls rotate over the first 10 000 doors of the bulk campaign
 MB = 1e6

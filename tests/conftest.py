@@ -17,8 +17,9 @@ import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -154,6 +155,18 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://polis.test") as http:
         yield http
+
+
+@asynccontextmanager
+async def client_with(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app whose settings differ from the suite's by ``changes``."""
+    from polis_api.app import create_app
+
+    application = create_app(settings.model_copy(update=changes))
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://polis.test") as http:
+            yield http
 
 
 class Tenant:

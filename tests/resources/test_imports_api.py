@@ -6,18 +6,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 import orjson
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from polis_api.config import Settings
 from tests.builders import assert_problem
-from tests.conftest import Tenant
+from tests.conftest import Tenant, client_with
 from tests.list_builders import new_list
 
 PATH = "/v1/imports"
@@ -96,18 +94,6 @@ async def contacts_by_external_id(
     return {
         doc["data"]["externalId"]: doc for doc in await documents(client, headers, "/v2/contacts")
     }
-
-
-@asynccontextmanager
-async def client_with(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an app whose settings differ from the suite's by ``changes``."""
-    from polis_api.app import create_app
-
-    application = create_app(settings.model_copy(update=changes))
-    async with LifespanManager(application):
-        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://polis.test") as http:
-            yield http
 
 
 async def test_a_file_creates_households_contacts_associations_and_list_members(

@@ -9,13 +9,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from polis_api.auth import mint_token
@@ -31,7 +28,7 @@ from tests.canvassing import (
     put_door,
     status_ids,
 )
-from tests.conftest import Tenant
+from tests.conftest import Tenant, client_with
 from tests.geo_builders import SQUARE, TURFS, new_walklist, placed_door, turf
 
 SURVEY_ID = "375d437b-3b47-4940-b43d-be8daec4afff"
@@ -527,21 +524,10 @@ async def test_compacting_while_knocks_arrive_loses_and_doubles_nothing(
     assert sum(day["interactions"] for day in counted["byDay"]) == 30
 
 
-@asynccontextmanager
-async def small_app(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
-    from polis_api.app import create_app
-
-    app = create_app(settings.model_copy(update=changes))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://polis.test") as client:
-            yield client
-
-
 async def test_a_part_of_the_campaign_is_bounded_by_a_setting(
     settings: Settings, tenant: Tenant
 ) -> None:
-    async with small_app(settings, max_progress_doors=2) as client:
+    async with client_with(settings, max_progress_doors=2) as client:
         admin = tenant.headers()
         campaign = await new_campaign(client, admin)
         doors = [

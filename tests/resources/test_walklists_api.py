@@ -7,17 +7,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from polis_api.config import Settings
 from tests.builders import assert_problem, create, if_match
 from tests.canvassing import Door, door, door_record, new_campaign
-from tests.conftest import Tenant, running_server
+from tests.conftest import Tenant, client_with, running_server
 from tests.documents.test_change_feed_api import Feed
 from tests.geo_builders import (
     TURFS,
@@ -174,7 +171,7 @@ async def test_a_create_names_exactly_one_way_to_choose_its_doors(
 
 
 async def test_size_and_doors_are_bounded_by_a_setting(settings: Settings, tenant: Tenant) -> None:
-    async with small_app(settings, max_walklist_doors=2) as client:
+    async with client_with(settings, max_walklist_doors=2) as client:
         admin = tenant.headers()
         campaign = await new_campaign(client, admin)
         doors = await street(client, admin, campaign, 3)
@@ -288,20 +285,9 @@ async def test_deleting_a_list_frees_its_doors(
         assert (await reservation(client, admin, at))["reserved"] is False
 
 
-@asynccontextmanager
-async def small_app(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
-    from polis_api.app import create_app
-
-    app = create_app(settings.model_copy(update=changes))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://polis.test") as client:
-            yield client
-
-
 async def test_an_expired_reservation_counts_as_free(settings: Settings, tenant: Tenant) -> None:
     # A lease of a few microseconds has run out by the next request.
-    async with small_app(settings, reservation_hours=1e-9) as client:
+    async with client_with(settings, reservation_hours=1e-9) as client:
         admin = tenant.headers()
         campaign = await new_campaign(client, admin)
         doors = await street(client, admin, campaign, 2)

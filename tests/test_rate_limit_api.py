@@ -107,6 +107,30 @@ async def test_counts_are_shared_through_postgresql(settings: Settings, app: obj
     assert not first.hit(bucket).allowed
 
 
+async def test_a_sync_without_new_hits_writes_no_row_and_still_learns_the_total(
+    app: object,
+) -> None:
+    """A quiet bucket is only read: writing it again each interval bloated the table
+    until throughput fell (docs/reliability.md, the soak)."""
+    pool = app.state.pool  # type: ignore[attr-defined]
+    first, second = RateLimiter(10), RateLimiter(10)
+    bucket = f"test-quiet-{time.time_ns()}"
+    first.hit(bucket)
+    await first.sync(pool)
+    version = "SELECT xmin::text FROM rate_limits WHERE bucket = $1"
+    written = await pool.fetchval(version, bucket)
+
+    await first.sync(pool)  # nothing new from this worker
+    second.hit(bucket)
+    await second.sync(pool)  # one new hit elsewhere
+    before_read = await pool.fetchval(version, bucket)
+    await first.sync(pool)  # nothing new again: reads the total of 2
+
+    assert await pool.fetchval(version, bucket) == before_read
+    assert before_read != written, "the second worker's hit was written"
+    assert [first.hit(bucket).remaining for _ in range(2)] == [7, 6]
+
+
 @pytest.fixture(scope="module")
 def limited_server(database_url: str) -> Iterator[str]:
     # A short merge interval, so the shared budget is exact when requests are spaced.

@@ -68,4 +68,24 @@ function done(summary, latency, requests)
   out:close()
 end
 
+-- A knock in seed 001's flat form at ``door`` (campaign, contact, household,
+-- contact-household ids), stamped now; ``n`` keeps a thread's timestamps apart.
+local SURVEY = "375d437b-3b47-4940-b43d-be8daec4afff"
+local QUESTION = "9826940d-76a8-4700-8c92-5743ce7bb728"
+
+function bench.knock(door, n)
+  local timestamp = os.date("!%Y-%m-%dT%H:%M:%S", os.time()) .. string.format(".%03dZ", n % 1000)
+  local unavailable = math.random() < 0.45
+  return string.format(
+    '{"campaignId":"%s","contactId":"%s","householdId":"%s","contactHouseholdId":"%s",' ..
+    '"timestamp":"%s","unavailable":%s,%s"successful":%s,' ..
+    '"survey":{"surveyId":"%s","responses":{"%s":{"fields":{"available":"%s"},"questionId":"%s"}}},' ..
+    '"location":{"lat":%.6f,"lng":%.6f,"confidence":0}}',
+    door[1], door[2], door[3], door[4], timestamp, tostring(unavailable),
+    unavailable and '"unavailableReason":"Not Home",' or "",
+    tostring(not unavailable and math.random() < 0.5),
+    SURVEY, QUESTION, tostring(not unavailable), QUESTION,
+    33.6 + math.random() * 0.5, -84.6 + math.random() * 0.5)
+end
+
 return bench

@@ -53,3 +53,22 @@ async def create(
 
 def if_match(document: dict[str, Any]) -> dict[str, str]:
     return {"If-Match": f'"{document["meta"]["etag"]}"'}
+
+
+async def replace_field(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    path: str,
+    document: dict[str, Any],
+    field: str,
+    value: Any,
+) -> dict[str, Any]:
+    """``document`` (at ``path``/its id) with ``/field`` replaced, by a PATCH under its etag."""
+    response = await client.patch(
+        f"{path}/{document['id']}",
+        json={"data": [{"op": "replace", "path": f"/{field}", "value": value}]},
+        headers={**headers, **if_match(document)},
+    )
+    assert response.status_code == 200, response.text
+    patched: dict[str, Any] = response.json()
+    return patched

@@ -29,7 +29,7 @@ from polis_api.config import Settings
 from polis_api.documents.etag import compute_etag
 from polis_api.documents.feed import SyncToken, decode_token, encode_token
 from polis_api.documents.repository import Position
-from tests.builders import assert_problem, campaign, create, if_match
+from tests.builders import assert_problem, campaign, create, if_match, replace_field
 from tests.canvassing import door, interaction
 from tests.conftest import Tenant
 
@@ -94,19 +94,6 @@ async def _add(
     return await create(client, CAMPAIGNS, campaign(name=name, organizationId=org), headers)
 
 
-async def _rename(
-    client: httpx.AsyncClient, headers: dict[str, str], document: dict[str, Any], name: str
-) -> dict[str, Any]:
-    response = await client.patch(
-        f"{CAMPAIGNS}/{document['id']}",
-        json={"data": [{"op": "replace", "path": "/name", "value": name}]},
-        headers={**headers, **if_match(document)},
-    )
-    assert response.status_code == 200, response.text
-    renamed: dict[str, Any] = response.json()
-    return renamed
-
-
 async def _delete(
     client: httpx.AsyncClient, headers: dict[str, str], path: str, document: dict[str, Any]
 ) -> None:
@@ -146,7 +133,9 @@ async def test_a_feed_followed_to_the_end_gives_each_document_once_in_its_latest
     documents = [await _add(client, admin, f"campaign {n}") for n in range(7)]
     latest = {document["id"]: document for document in documents}
     for document in documents[2:4]:
-        latest[document["id"]] = await _rename(client, admin, document, "renamed")
+        latest[document["id"]] = await replace_field(
+            client, admin, CAMPAIGNS, document, "name", "renamed"
+        )
 
     feed = Feed(client, CAMPAIGNS, admin, limit=3)
     changes = await feed.until(set(latest))
@@ -165,7 +154,7 @@ async def test_a_document_changed_after_a_page_comes_again_and_then_nothing(
     feed = Feed(client, CAMPAIGNS, admin)
     await feed.until({first["id"], second["id"]})
 
-    renamed = await _rename(client, admin, first, "first, renamed")
+    renamed = await replace_field(client, admin, CAMPAIGNS, first, "name", "first, renamed")
     changes = await feed.until({first["id"]})
 
     assert changes == [renamed]

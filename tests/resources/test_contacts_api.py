@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from polis_api.resources.contacts import age_on
-from tests.builders import assert_problem, create, if_match
+from tests.builders import assert_problem, create, if_match, replace_field
 from tests.conftest import Tenant
 from tests.documents.test_change_feed_api import Feed
 
@@ -429,19 +429,6 @@ def _feed_view(changes: list[dict[str, Any]]) -> dict[str, tuple[bool, str | Non
     return {d["id"]: (d["meta"]["isDeleted"], d["params"]["contactHouseholdId"]) for d in changes}
 
 
-async def _patch_household(
-    client: httpx.AsyncClient, headers: dict[str, str], document: dict[str, Any], unit: str
-) -> dict[str, Any]:
-    response = await client.patch(
-        f"{HOUSEHOLDS}/{document['id']}",
-        json={"data": [{"op": "replace", "path": "/unitNum", "value": unit}]},
-        headers={**headers, **if_match(document)},
-    )
-    assert response.status_code == 200, response.text
-    patched: dict[str, Any] = response.json()
-    return patched
-
-
 async def test_a_contacts_households_feed_follows_associations_and_households(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
@@ -472,8 +459,8 @@ async def test_a_contacts_households_feed_follows_associations_and_households(
         f"{CONTACTS}/{ada}/households/{work['id']}", headers={**admin, **if_match(at_work)}
     )
     assert response.status_code == 204, response.text
-    renamed = await _patch_household(client, admin, home, "1a")
-    await _patch_household(client, admin, hers, "4a")
+    renamed = await replace_field(client, admin, HOUSEHOLDS, home, "unitNum", "1a")
+    await replace_field(client, admin, HOUSEHOLDS, hers, "unitNum", "4a")
 
     second = await feed.until({older["id"], work["id"], home["id"]})
     assert _feed_view(second) == {

@@ -110,17 +110,6 @@ async def purge_tombstones(
     return {table: await repo.purge_tombstones(conn, table, older_than) for table in tables}
 
 
-async def feed_page(
-    conn: asyncpg.Connection,
-    sql: repo.FeedSql,
-    query: repo.ListQuery,
-    since: SyncToken | None,
-) -> str:
-    """``{"data": [changes], "meta": {"next": token, "more": bool}}``."""
-    bodies, meta = await feed_changes(conn, sql, query, since)
-    return '{"data":[' + ",".join(bodies) + '],"meta":' + meta + "}"
-
-
 async def feed_changes(
     conn: asyncpg.Connection,
     sql: repo.FeedSql,

@@ -18,7 +18,7 @@ from polis_api.auth import Principal
 from polis_api.documents import repository as repo
 from polis_api.documents.envelope import CreateBody, StoredDocument, utc_now_ms
 from polis_api.documents.etag import parse_etag_header
-from polis_api.documents.feed import feed_changes, feed_page
+from polis_api.documents.feed import feed_changes
 from polis_api.documents.listing import ListRequest
 from polis_api.documents.patch import PatchLimits, apply_patch, parse_operations
 from polis_api.documents.repository import Rendered
@@ -349,13 +349,23 @@ class Listed:
     meta: str  # the meta object ("{}" when there is none)
     rows: int
 
+    @classmethod
+    def of(cls, shape: Representation, rows: list[str], meta: str) -> Listed:
+        body = shape.opening + shape.separator.join(rows) + shape.closing(meta)
+        return cls(body, shape, meta, len(rows))
+
+    def with_meta(self, meta: str) -> str:
+        """This page's body with another meta object (a route adding keys of its own)."""
+        closing = self.representation.closing(self.meta)
+        return self.body[: len(self.body) - len(closing)] + self.representation.closing(meta)
+
 
 async def list_page(conn: asyncpg.Connection, resource: Resource, request: ListRequest) -> Listed:
     sql = resource.sql
     if request.feed:
         if request.representation.resolve is None:
-            body = await feed_page(conn, sql, request.query, request.since)
-            return Listed(body, request.representation, "{}", -1)
+            bodies, meta = await feed_changes(conn, sql, request.query, request.since)
+            return Listed.of(request.representation, bodies, meta)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             return await _feed_file(conn, resource, request)
     if request.representation.resolve is None and not request.count:
@@ -373,11 +383,8 @@ async def _page(conn: asyncpg.Connection, resource: Resource, request: ListReque
     found, after = await repo.fetch_page_and_next(
         conn, sql, request.query, shape.item(sql), keyed=shape is JSON
     )
-    rows = shape.finished(found)
     total = await repo.count(conn, sql, request.query) if request.count else None
-    meta = _meta_text(total, after)
-    body = shape.opening + shape.separator.join(rows) + shape.closing(meta)
-    return Listed(body, shape, meta, len(rows))
+    return Listed.of(shape, shape.finished(found), _meta_text(total, after))
 
 
 def _meta_text(total: int | None, after: str | None) -> str:
@@ -395,9 +402,7 @@ async def _feed_file(conn: asyncpg.Connection, resource: Resource, request: List
     shape = await resolved(conn, resource, request)
     view = repo.FeedView(sql.source, shape.item(sql))
     bodies, meta = await feed_changes(conn, view, request.query, request.since)
-    bodies = shape.finished(bodies)
-    body = shape.opening + shape.separator.join(bodies) + shape.closing(meta)
-    return Listed(body, shape, meta, len(bodies))
+    return Listed.of(shape, shape.finished(bodies), meta)
 
 
 async def resolved(
@@ -432,10 +437,7 @@ async def linked_list_page(
         rows, total = await repo.fetch_linked_page(
             conn, resource.sql, link, owner_id, request.query, count=request.count, item=item
         )
-    meta = "{}" if total is None else '{"total":' + str(total) + "}"
-    rows = shape.finished(rows)
-    body = shape.opening + shape.separator.join(rows) + shape.closing(meta)
-    return Listed(body, shape, meta, len(rows))
+    return Listed.of(shape, shape.finished(rows), _meta_text(total, None))
 
 
 async def view_feed_page(
@@ -455,15 +457,13 @@ async def view_feed_page(
     view = view_at(len(query.params) + 1)
     bound = dataclasses.replace(query, params=[*query.params, *values])
     if resource is None or request.representation.resolve is None:
-        body = await feed_page(conn, view, bound, request.since)
-        return Listed(body, request.representation, "{}", -1)
+        bodies, meta = await feed_changes(conn, view, bound, request.since)
+        return Listed.of(request.representation, bodies, meta)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         shape = await resolved(conn, resource, request)
         rendered = repo.FeedView(view.source, shape.item(resource.sql))
         bodies, meta = await feed_changes(conn, rendered, bound, request.since)
-    bodies = shape.finished(bodies)
-    body = shape.opening + shape.separator.join(bodies) + shape.closing(meta)
-    return Listed(body, shape, meta, len(bodies))
+    return Listed.of(shape, shape.finished(bodies), meta)
 
 
 async def _list_meta(conn: asyncpg.Connection, sql: repo.DocumentSql, request: ListRequest) -> str:

@@ -144,11 +144,12 @@ async def download(id: uuid.UUID, request: Request, principal: CanRead) -> Respo
         campaign_id = str(walklist["campaignId"])
         values = (str(id), campaign_id, walklist.get("doors") or [])
         if listing.feed:
+            # As below, the page stays as rendered; only its meta gains the campaign's.
             page = await service.view_feed_page(conn, download_view, listing, *values)
-            body = json.loads(page.body)
-            live = [item for item in body["data"] if not item["meta"]["isDeleted"]]
-            extra = await _meta(conn, principal, campaign_id, lambda: _contacts(live))
-            text = jsoncodec.dumps({**body, "meta": {**body["meta"], **extra}})
+            extra = await _meta(
+                conn, principal, campaign_id, lambda: _contacts(_live(json.loads(page.body)))
+            )
+            text = page.with_meta(jsoncodec.dumps({**jsoncodec.loads(page.meta), **extra}))
         else:
             # The doors go out as PostgreSQL rendered them (up to 500 documents, each
             # with two embedded): decoded only when a segment must read the contacts.
@@ -158,6 +159,10 @@ async def download(id: uuid.UUID, request: Request, principal: CanRead) -> Respo
             )
             text = f'{{"data":[{",".join(doors)}],"meta":{jsoncodec.dumps(extra)}}}'
     return json_response(text)
+
+
+def _live(page: dict[str, Any]) -> list[dict[str, Any]]:
+    return [item for item in page["data"] if not item["meta"]["isDeleted"]]
 
 
 def _contacts(doors: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

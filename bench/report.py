@@ -161,27 +161,17 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             detail.append(f"{w}w/{c}c: {f:.2f}x")
     out.append(("list-50 ≥ 0.8x floor", _verdict(lst), "; ".join(detail)))
 
-    deep, detail = [], []
-    for w, c in cases:
-        first = _find(rows, "polis-api", w, "list-50", c)
-        far = _find(rows, "polis-api", w, "list-50-deep", c)
-        if first and far:
-            ratio = far["p50_ms"] / first["p50_ms"]
-            deep.append(ratio <= 2)
-            detail.append(f"{w}w/{c}c: {ratio:.2f}x")
-    out.append(("deep page (skip) p50 ≤ 2x first page p50", _verdict(deep), "; ".join(detail)))
-
-    keyset, detail = [], []
-    for w, c in cases:
-        first = _find(rows, "polis-api", w, "list-50", c)
-        far = _find(rows, "polis-api", w, "list-50-after", c)
-        if first and far:
-            ratio = far["p50_ms"] / first["p50_ms"]
-            keyset.append(ratio <= 1.5)
-            detail.append(f"{w}w/{c}c: {ratio:.2f}x")
-    out.append(
-        ("deep page (after=) p50 ≤ 1.5x first page p50", _verdict(keyset), "; ".join(detail))
-    )
+    for endpoint, how, most in (("list-50-deep", "skip", 2.0), ("list-50-after", "after=", 1.5)):
+        verdicts, detail = [], []
+        for w, c in cases:
+            first = _find(rows, "polis-api", w, "list-50", c)
+            far = _find(rows, "polis-api", w, endpoint, c)
+            if first and far:
+                ratio = far["p50_ms"] / first["p50_ms"]
+                verdicts.append(ratio <= most)
+                detail.append(f"{w}w/{c}c: {ratio:.2f}x")
+        target = f"deep page ({how}) p50 ≤ {most:g}x first page p50"
+        out.append((target, _verdict(verdicts), "; ".join(detail)))
 
     post, detail = [], []
     for w, c in cases:

@@ -337,6 +337,16 @@ def _one_shots(results: dict[str, Any]) -> str:
                     f"({kind}): HTTP {b['status']}, {b['seconds']} s, {b['rows_per_s']:,} rows/s"
                     + (f" — {b['error']}" if b.get("error") else "")
                 )
+    contacts = results.get("contacts_copy")
+    polis = (results.get("contacts_bulk") or {}).get("polis-api") or {}
+    if contacts:
+        rate = polis.get("items_per_s", 0)
+        lines.append(
+            f"- contacts, the bulk calls' rows: COPY {contacts['copy_rows_per_s']:,} rows/s; "
+            f"one INSERT per row {contacts['insert_rows_per_s']:,} rows/s; "
+            f"`POST /v2/contacts/bulk` {rate:,} items/s "
+            f"({rate / contacts['copy_rows_per_s']:.2f}x COPY)"
+        )
     stream = results.get("stream")
     if stream:
         lines.append(

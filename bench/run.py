@@ -320,7 +320,8 @@ class Run:
         self.results["bulk"] = {"copy": copy, "create": create, "update": update}
         log(
             f"  bulk {len(pairs)} items: create {create['seconds']} s ({create['rows_per_s']:,}"
-            f" rows/s), update {update['seconds']} s; COPY {copy['copy_rows_per_s']:,} rows/s,"
+            f" rows/s{self.copy_ratio(create['rows_per_s'], copy)}), update {update['seconds']} s;"
+            f" COPY {copy['copy_rows_per_s']:,} rows/s,"
             f" INSERT/row {copy['insert_rows_per_s']:,} rows/s"
         )
 
@@ -330,6 +331,11 @@ class Run:
             self.scale, self.args.contact_calls + 1, self.args.contact_items
         )
         asyncio.run(scenarios.remove_bulk_contacts(self.url))
+        if server.app == "polis-api":
+            rows = scenarios.contact_rows(bodies)
+            copy = asyncio.run(scenarios.write_rates(self.url, "contacts", rows))
+            self.results["contacts_copy"] = copy
+            log(f"  contacts COPY {copy['copy_rows_per_s']:,} rows/s ({len(rows):,} rows)")
         try:
             result = scenarios.post_contacts(server, bodies, self.tokens[4])
         finally:
@@ -338,9 +344,17 @@ class Run:
         log(
             f"  contacts bulk: {result['calls']} x {self.args.contact_items} items, "
             f"{result['created']:,} created in {result['seconds']} s "
-            f"({result['items_per_s']:,} items/s)"
+            f"({result['items_per_s']:,} items/s"
+            + self.copy_ratio(result["items_per_s"], self.results.get("contacts_copy"))
+            + ")"
             + (f"; HTTP {result['status']}: {result['error']}" if result["error"] else "")
         )
+
+    @staticmethod
+    def copy_ratio(rate: float, copy: dict[str, Any] | None) -> str:
+        if not copy or not copy.get("copy_rows_per_s"):
+            return ""
+        return f", {rate / copy['copy_rows_per_s']:.2f}x COPY"
 
     def stream(self, server: Server) -> None:
         result = scenarios.stream_all(server, self.tokens[3])

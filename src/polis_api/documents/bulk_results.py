@@ -44,6 +44,11 @@ class ItemOutcome:
     def succeeded(self) -> bool:
         return self.status < 300
 
+    @classmethod
+    def failed(cls, exc: ApiError) -> ItemOutcome:
+        """The problem the item's single request would have answered."""
+        return cls(exc.status, orjson.dumps(exc.problem()).decode())
+
 
 # The 207 body's counters: which success status each counts (the rest are "failed").
 CREATE_COUNTS = (("created", 201), ("replayed", 200))
@@ -83,7 +88,7 @@ async def _write_one(
         async with conn.transaction():  # a savepoint inside the call's transaction
             rendered, created = await write(parsed)
     except ApiError as exc:
-        return ItemOutcome(exc.status, orjson.dumps(exc.problem()).decode())
+        return ItemOutcome.failed(exc)
     return ItemOutcome(201 if created else 200, rendered.body)
 
 

@@ -886,20 +886,41 @@ async def update_many(
     a revision may be a soft delete (``StoredDocument.deleted``)."""
     if not docs:
         return
-    await conn.execute(
-        f"UPDATE {sql.table} AS t SET data = u.data, modified = u.modified, "
+    etags = [doc.etag(sql.resource) for doc in docs]
+    await conn.execute(_update_many_sql(sql.table), *_revisions_of(docs, etags))
+
+
+async def update_many_rendered(
+    conn: asyncpg.Connection, sql: DocumentSql, docs: Sequence[StoredDocument], etags: list[str]
+) -> dict[uuid.UUID, str]:
+    """``update_many`` with the etags already computed; each document's JSON by its id."""
+    if not docs:
+        return {}
+    returning = f" RETURNING t.id, ({document_json_sql(sql.resource, row='t.')})::text"
+    rows = await conn.fetch(_update_many_sql(sql.table) + returning, *_revisions_of(docs, etags))
+    return {row[0]: row[1] for row in rows}
+
+
+def _update_many_sql(table: str) -> str:
+    return (
+        f"UPDATE {table} AS t SET data = u.data, modified = u.modified, "
         "modified_by = u.modified_by, etag = u.etag, is_deleted = u.is_deleted "
         "FROM unnest($2::uuid[], $3::jsonb[], $4::timestamptz[], $5::uuid[], $6::text[], "
         "$7::bool[]) AS u(id, data, modified, modified_by, etag, is_deleted) "
-        "WHERE t.customer_id = $1 AND t.id = u.id",
+        "WHERE t.customer_id = $1 AND t.id = u.id"
+    )
+
+
+def _revisions_of(docs: Sequence[StoredDocument], etags: list[str]) -> list[Any]:
+    return [
         docs[0].customer_id,
         [doc.id for doc in docs],
         [doc.data for doc in docs],
         [doc.modified for doc in docs],
         [doc.modified_by for doc in docs],
-        [doc.etag(sql.resource) for doc in docs],
+        etags,
         [doc.is_deleted for doc in docs],
-    )
+    ]
 
 
 async def fetch_data_many(
@@ -929,3 +950,43 @@ async def fetch_rendered_many(
 def _columns_of(docs: Sequence[StoredDocument], resource: str) -> list[list[Any]]:
     rows = [(*_row_values(doc), doc.etag(resource)) for doc in docs]
     return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def insert_many_rendered(
+    conn: asyncpg.Connection, sql: DocumentSql, docs: Sequence[StoredDocument], etags: list[str]
+) -> dict[uuid.UUID, str]:
+    """Insert new documents of one writer and moment (``created``, ``created_by`` and the
+    tenant of the first) in one statement, in the order given: one repeating an id or a
+    key taken, by an earlier one or a stored document, is skipped. Each inserted
+    document's JSON by its id."""
+    if not docs:
+        return {}
+    first = docs[0]
+    rows = await conn.fetch(
+        f"INSERT INTO {sql.table} ({_COLUMNS}, etag) "
+        "SELECT u.id, $1, u.security_group_id, u.data, $2, $2, $3, $3, false, u.etag "
+        "FROM unnest($4::uuid[], $5::uuid[], $6::jsonb[], $7::text[]) "
+        "WITH ORDINALITY AS u(id, security_group_id, data, etag, ord) ORDER BY u.ord "
+        f"ON CONFLICT DO NOTHING RETURNING id, ({sql.document})::text",
+        first.customer_id,
+        first.created,
+        first.created_by,
+        [doc.id for doc in docs],
+        [doc.security_group_id for doc in docs],
+        [doc.data for doc in docs],
+        etags,
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+async def existing_ids(
+    conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of ``ids`` are live documents of the tenant: reference checks for a batch."""
+    rows = await conn.fetch(
+        f"SELECT id FROM {sql.table} "
+        "WHERE customer_id = $1 AND id = ANY($2::uuid[]) AND NOT is_deleted",
+        customer_id,
+        list(ids),
+    )
+    return {row[0] for row in rows}

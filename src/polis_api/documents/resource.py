@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from polis_api.documents.geo import Geo
 from polis_api.documents.keys import NaturalKey
 from polis_api.documents.repository import DocumentSql, Embed, statements
 from polis_api.documents.visibility import Visibility, VisibleTo, visible_to
-from polis_api.errors import ValidationFailed
+from polis_api.errors import ApiError, ValidationFailed
 from polis_api.filtering.to_sql import ANY_DATA_PATH, FieldPolicy
 
 
@@ -41,6 +41,9 @@ class DocumentHooks:
 
     # Data fields ``prepare`` derives on the server (not what the client sent).
     server_fields: frozenset[str] = frozenset()
+    # Whether a per-item bulk create may write its items in one statement: true only
+    # where ``after_write`` does nothing, so no item needs a savepoint of its own.
+    creates_together: bool = False
 
     async def prepare(
         self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
@@ -50,6 +53,19 @@ class DocumentHooks:
         ``previous`` is the stored data on a PATCH, None on a create.
         """
         return data
+
+    async def prepare_many(
+        self, ctx: WriteContext, items: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any] | ApiError]:
+        """``prepare`` for the creates of a bulk call: each item's data, or the error it
+        fails with. Override to look every item's references up in one statement."""
+        prepared: list[dict[str, Any] | ApiError] = []
+        for data in items:
+            try:
+                prepared.append(await self.prepare(ctx, data, None))
+            except ApiError as exc:
+                prepared.append(exc)
+        return prepared
 
     def accept_params(self, data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         """Merge Polis create ``params`` into ``data``; most resources take none."""

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from polis_api import jsoncodec
 from polis_api.auth import VERBS, Principal, require
 from polis_api.deps import WriteConnection
-from polis_api.documents import csv_export, service
+from polis_api.documents import bulk_create, csv_export, service
 from polis_api.documents.bulk_results import (
     UPDATE_COUNTS,
     ItemBulkBody,
@@ -268,17 +268,7 @@ def _item_bulk_router(resource: Resource) -> APIRouter:
     ) -> Response:
         settings = request.app.state.settings
         check_bulk_size(len(body.data), resource.max_bulk_items(settings), resource.min_bulk_items)
-
-        async def create_one(item: CreateBody[Any]) -> tuple[Rendered, bool]:
-            return await service.create_document(conn, resource, principal, item)
-
-        def order(raw: Any) -> tuple[str, ...]:
-            return service.creation_order(resource, Create, raw)
-
-        ordered = resource.natural_keys or resource.lock_order
-        written = await write_items(
-            conn, Create, body.data, create_one, order=order if ordered else None
-        )
+        written = await bulk_create.create_items(conn, resource, principal, Create, body.data)
         return json_response(written, 207)
 
     _add_item_route(

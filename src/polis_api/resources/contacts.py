@@ -4,6 +4,7 @@ No ``from __future__ import annotations``: FastAPI reads the route's signature a
 """
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -30,7 +31,7 @@ from polis_api.documents.repository import Link
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
 from polis_api.documents.responses import CSV_CONTENT, PageOut, problem_responses
 from polis_api.documents.router import list_representation, listed_response
-from polis_api.errors import invalid_field
+from polis_api.errors import ApiError, invalid_field
 from polis_api.resources.assigned import ASSIGNED_CONTACT
 from polis_api.resources.households import HOUSEHOLDS, HouseholdData
 
@@ -141,6 +142,8 @@ def age_on(birthdate: str, today: date) -> int:
 
 
 class ContactHooks(DocumentHooks):
+    creates_together = True  # nothing runs after a contact is written
+
     async def prepare(
         self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
     ) -> dict[str, Any]:
@@ -150,11 +153,33 @@ class ContactHooks(DocumentHooks):
                 ctx.conn, HOUSEHOLDS.sql, ctx.principal.customer_id, uuid.UUID(household_id)
             )
             if found is None:
-                raise invalid_field(
-                    "/data/primaryHouseholdId",
-                    f"no household with id {household_id} in your tenant",
-                )
+                raise _unknown_household(household_id)
         return _with_age(data, ctx.now.date())
+
+    async def prepare_many(
+        self, ctx: WriteContext, items: Sequence[dict[str, Any]]
+    ) -> list[dict[str, Any] | ApiError]:
+        """``prepare`` for a bulk call: every primary household looked up at once."""
+        named = {data["primaryHouseholdId"] for data in items if data.get("primaryHouseholdId")}
+        found = await repo.existing_ids(
+            ctx.conn, HOUSEHOLDS.sql, ctx.principal.customer_id, map(uuid.UUID, named)
+        )
+        known = {str(household) for household in found}
+        today = ctx.now.date()
+        prepared: list[dict[str, Any] | ApiError] = []
+        for data in items:
+            household_id = data.get("primaryHouseholdId")
+            if household_id is not None and household_id not in known:
+                prepared.append(_unknown_household(household_id))
+            else:
+                prepared.append(_with_age(data, today))
+        return prepared
+
+
+def _unknown_household(household_id: str) -> ApiError:
+    return invalid_field(
+        "/data/primaryHouseholdId", f"no household with id {household_id} in your tenant"
+    )
 
 
 def _with_age(data: dict[str, Any], today: date) -> dict[str, Any]:

@@ -86,10 +86,10 @@ def _one_campaign(items: list[BulkItem], errors: list[FieldError]) -> str | None
 
 async def _pairs(ctx: WriteContext, items: list[BulkItem]) -> dict[tuple[str, str], str]:
     keys = sorted({(str(item.contact_id), str(item.household_id)) for item in items})
-    found = await repo.fetch_many_by_natural_key(
+    found = await repo.ids_by_natural_key(
         ctx.conn, CONTACT_HOUSEHOLDS.sql, ctx.principal.customer_id, keys
     )
-    return {(key[0], key[1]): str(doc.id) for key, (doc, _) in found.items()}
+    return {(key[0], key[1]): str(pair) for key, pair in found.items()}
 
 
 async def _require_visible(ctx: WriteContext, pairs: Iterable[str]) -> None:
@@ -194,18 +194,28 @@ async def _write_once(
         )
         records[change.pair] = apply_put(record, change.changes, change.status)
     documents = _documents(ctx, campaign_id, records, existing)
-    new_pairs = {pair for pair in records if (campaign_id, pair) not in existing}
-    created = [documents[pair] for pair in new_pairs]
-    inserted = await repo.insert_many_new(ctx.conn, DOOR_RECORDS.sql, created)
-    if len(inserted) != len(created):
-        raise _LostRace
-    updated = [documents[pair] for pair in records if pair not in new_pairs]
-    await repo.update_many(ctx.conn, DOOR_RECORDS.sql, updated)
-    ids = [doc.id for doc in documents.values()]
-    rendered = await repo.fetch_rendered_many(
-        ctx.conn, DOOR_RECORDS.sql, ctx.principal.customer_id, ids
+    etags = {pair: doc.etag(DOOR_RECORDS.name) for pair, doc in documents.items()}
+    # New doors in key order, as the existing ones were locked: two bulks creating the
+    # same doors wait for each other on the unique index instead of deadlocking.
+    new_pairs = sorted(pair for pair in records if (campaign_id, pair) not in existing)
+    bodies = await repo.insert_many_rendered(
+        ctx.conn,
+        DOOR_RECORDS.sql,
+        [documents[pair] for pair in new_pairs],
+        [etags[pair] for pair in new_pairs],
     )
-    return [rendered[documents[change.pair].id] for change in plan]
+    if len(bodies) != len(new_pairs):
+        raise _LostRace
+    old_pairs = [pair for pair in records if (campaign_id, pair) in existing]
+    updated = await repo.update_many_rendered(
+        ctx.conn,
+        DOOR_RECORDS.sql,
+        [documents[pair] for pair in old_pairs],
+        [etags[pair] for pair in old_pairs],
+    )
+    bodies.update(updated)
+    # Each item answers with its door as the call left it (repeats share the last state).
+    return [Rendered(bodies[documents[c.pair].id], etags[c.pair]) for c in plan]
 
 
 def _documents(

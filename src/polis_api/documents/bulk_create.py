@@ -22,7 +22,13 @@ import asyncpg
 from polis_api.auth import Principal
 from polis_api.documents import repository as repo
 from polis_api.documents import service
-from polis_api.documents.bulk_results import ItemOutcome, parse_item, render, write_items
+from polis_api.documents.bulk_results import (
+    ItemOutcome,
+    cycle_collection_paused,
+    parse_item,
+    render,
+    write_items,
+)
 from polis_api.documents.envelope import CreateBody, StoredDocument, utc_now_ms
 from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import Resource, WriteContext
@@ -38,8 +44,19 @@ async def create_items(
     items: Sequence[Any],
 ) -> str:
     """The 207 body of a bulk create of ``items``, in input order."""
-    if not resource.hooks.creates_together:
-        return await _create_one_by_one(conn, resource, principal, model, items)
+    with cycle_collection_paused():
+        if not resource.hooks.creates_together:
+            return await _create_one_by_one(conn, resource, principal, model, items)
+        return await _create_together(conn, resource, principal, model, items)
+
+
+async def _create_together(
+    conn: asyncpg.Connection,
+    resource: Resource,
+    principal: Principal,
+    model: type[CreateBody[Any]],
+    items: Sequence[Any],
+) -> str:
     ctx = WriteContext(conn, principal, utc_now_ms())
     outcomes: dict[int, ItemOutcome] = {}
     accepted = _accepted(resource, principal, model, items, outcomes)

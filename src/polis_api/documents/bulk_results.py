@@ -13,8 +13,10 @@ caught here: they fail the whole call, which rolls back and can be retried whole
 
 from __future__ import annotations
 
+import gc
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -48,6 +50,31 @@ class ItemOutcome:
     def failed(cls, exc: ApiError) -> ItemOutcome:
         """The problem the item's single request would have answered."""
         return cls(exc.status, orjson.dumps(exc.problem()).decode())
+
+
+# How many bulk calls in progress keep the cycle collector paused.
+_pauses = 0
+
+
+@contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a bulk call runs (awaits included).
+
+    A call of thousands of items keeps hundreds of thousands of acyclic objects alive
+    until its answer is built; the cycle collector would walk them, and the whole
+    heap, several times per call for nothing (30-45 % of a bulk call's CPU in
+    profiles). Reference counting still frees everything as usual; collection
+    resumes when the last paused call ends.
+    """
+    global _pauses
+    _pauses += 1
+    gc.disable()
+    try:
+        yield
+    finally:
+        _pauses -= 1
+        if _pauses == 0:
+            gc.enable()
 
 
 # The 207 body's counters: which success status each counts (the rest are "failed").

@@ -16,6 +16,7 @@ from typing import Any
 
 from polis_api.documents import repository as repo
 from polis_api.documents import service
+from polis_api.documents.bulk_results import cycle_collection_paused
 from polis_api.documents.envelope import StoredDocument
 from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import WriteContext
@@ -48,6 +49,11 @@ class DoorChange:
 
 async def plan(ctx: WriteContext, items: list[BulkItem]) -> tuple[str, list[DoorChange]]:
     """Check every item before writing any; each bad item is named by its index."""
+    with cycle_collection_paused():
+        return await _plan(ctx, items)
+
+
+async def _plan(ctx: WriteContext, items: list[BulkItem]) -> tuple[str, list[DoorChange]]:
     errors: list[FieldError] = []
     campaign_id = _one_campaign(items, errors)
     if campaign_id is not None:
@@ -122,6 +128,10 @@ async def _campaign_statuses(ctx: WriteContext, campaign_id: str | None) -> froz
     return await links.linked_status_ids(ctx.conn, ctx.principal.customer_id, campaign_id)
 
 
+# What an item's data holds besides the changes: fields the server owns, the campaign.
+_NOT_CHANGES = SERVER_OWNED | {"campaignId"}
+
+
 def _checked(
     index: int,
     item: BulkItem,
@@ -129,7 +139,7 @@ def _checked(
     statuses: dict[str, StatusInfo],
     errors: list[FieldError],
 ) -> DoorChange | None:
-    changes = {k: v for k, v in item.data.items() if k not in SERVER_OWNED | {"campaignId"}}
+    changes = {k: v for k, v in item.data.items() if k not in _NOT_CHANGES}
     status_id = changes.get("statusId")
     status = statuses.get(status_id) if status_id is not None else None
     before = len(errors)
@@ -169,8 +179,9 @@ async def write(ctx: WriteContext, campaign_id: str, plan: list[DoorChange]) -> 
     """
     for _ in range(_ATTEMPTS):
         try:
-            async with ctx.conn.transaction():
-                return await _write_once(ctx, campaign_id, plan)
+            with cycle_collection_paused():
+                async with ctx.conn.transaction():
+                    return await _write_once(ctx, campaign_id, plan)
         except _LostRace:
             continue
     raise Conflict(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -30,6 +31,18 @@ def format_timestamp(moment: datetime) -> str:
     """``2018-09-18T20:12:46.771Z``: UTC, milliseconds, ``Z``, always this width."""
     moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# A batch of documents shares its moments, tenant and writers: each is formatted once
+# (str(UUID) and strftime were a tenth of a bulk call's Python).
+@lru_cache(maxsize=256)
+def _moment_text(moment: datetime) -> str:
+    return format_timestamp(moment)
+
+
+@lru_cache(maxsize=256)
+def _id_text(value: uuid.UUID) -> str:
+    return str(value)
 
 
 def _to_utc_ms(moment: datetime) -> datetime:
@@ -126,15 +139,15 @@ class StoredDocument:
             "id": str(self.id),
             "data": self.data,
             "meta": {
-                "created": format_timestamp(self.created),
-                "modified": format_timestamp(self.modified),
+                "created": _moment_text(self.created),
+                "modified": _moment_text(self.modified),
                 "resource": resource,
-                "createdBy": str(self.created_by),
+                "createdBy": _id_text(self.created_by),
                 "isDeleted": self.is_deleted,
-                "modifiedBy": str(self.modified_by),
+                "modifiedBy": _id_text(self.modified_by),
             },
-            "customerId": str(self.customer_id),
-            "securityGroupId": str(self.security_group_id),
+            "customerId": _id_text(self.customer_id),
+            "securityGroupId": _id_text(self.security_group_id),
         }
 
     def etag(self, resource: str) -> str:

@@ -30,6 +30,7 @@ from polis_api.documents.bulk_results import (
     write_items,
 )
 from polis_api.documents.envelope import CreateBody, StoredDocument, utc_now_ms
+from polis_api.documents.keys import NaturalKey
 from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import Resource, WriteContext
 from polis_api.documents.validation import dump_data
@@ -61,12 +62,13 @@ async def _create_together(
     outcomes: dict[int, ItemOutcome] = {}
     accepted = _accepted(resource, principal, model, items, outcomes)
     prepared = await resource.hooks.prepare_many(ctx, [data for _, data, _ in accepted])
+    keys = resource.natural_keys
     candidates = []
     for (index, _, body), data in zip(accepted, prepared, strict=True):
         if isinstance(data, ApiError):
             outcomes[index] = ItemOutcome.failed(data)
         else:
-            candidates.append(_candidate(ctx, resource, index, body, data))
+            candidates.append(_candidate(ctx, resource.name, keys, index, body, data))
     candidates.sort(key=lambda candidate: candidate.order)  # stable: input order on ties
     outcomes.update(await _insert(ctx, resource, candidates))
     return render([outcomes[index] for index in range(len(items))])
@@ -122,7 +124,12 @@ class _Candidate:
 
 
 def _candidate(
-    ctx: WriteContext, resource: Resource, index: int, body: CreateBody[Any], data: dict[str, Any]
+    ctx: WriteContext,
+    resource: str,
+    keys: tuple[NaturalKey, ...],
+    index: int,
+    body: CreateBody[Any],
+    data: dict[str, Any],
 ) -> _Candidate:
     by = ctx.principal.user_id
     doc = StoredDocument(
@@ -135,13 +142,13 @@ def _candidate(
         created_by=by,
         modified_by=by,
     )
-    return _Candidate(index, doc, doc.etag(resource.name), _key_order(resource, data))
+    return _Candidate(index, doc, doc.etag(resource), _key_order(keys, data))
 
 
-def _key_order(resource: Resource, data: dict[str, Any]) -> tuple[str, ...]:
+def _key_order(keys: tuple[NaturalKey, ...], data: dict[str, Any]) -> tuple[str, ...]:
     # Two calls naming the same new keys in other orders then take the key locks in
     # the same order, and the second waits for the first instead of deadlocking.
-    for key in resource.natural_keys:
+    for key in keys:
         value = key.normalise(data)
         if value is not None:
             return (key.label, *value)

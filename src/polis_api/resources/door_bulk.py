@@ -58,13 +58,14 @@ async def _plan(ctx: WriteContext, items: list[BulkItem]) -> tuple[str, list[Doo
     campaign_id = _one_campaign(items, errors)
     if campaign_id is not None:
         await refs.require_campaign(ctx.conn, ctx.principal, campaign_id, "/data/0/data/campaignId")
-    pairs = await _pairs(ctx, items)
+    keys = [(str(item.contact_id), str(item.household_id)) for item in items]
+    pairs = await _pairs(ctx, keys)
     await _require_visible(ctx, pairs.values())
     statuses = await _statuses(ctx, items)
     allowed = await _campaign_statuses(ctx, campaign_id)
     changes = []
-    for index, item in enumerate(items):
-        pair = pairs.get((str(item.contact_id), str(item.household_id)))
+    for index, (item, key) in enumerate(zip(items, keys, strict=True)):
+        pair = pairs.get(key)
         change = _checked(index, item, pair, statuses, errors)
         if change is not None and not campaign_allows(allowed, change.changes.get("statusId")):
             message = links.not_allowed_message(campaign_id or "", change.changes["statusId"])
@@ -90,10 +91,10 @@ def _one_campaign(items: list[BulkItem], errors: list[FieldError]) -> str | None
     return campaign_id
 
 
-async def _pairs(ctx: WriteContext, items: list[BulkItem]) -> dict[tuple[str, str], str]:
-    keys = sorted({(str(item.contact_id), str(item.household_id)) for item in items})
+async def _pairs(ctx: WriteContext, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The contact-household id of each (contactId, householdId) that is associated."""
     found = await repo.ids_by_natural_key(
-        ctx.conn, CONTACT_HOUSEHOLDS.sql, ctx.principal.customer_id, keys
+        ctx.conn, CONTACT_HOUSEHOLDS.sql, ctx.principal.customer_id, sorted(set(keys))
     )
     return {(key[0], key[1]): str(pair) for key, pair in found.items()}
 

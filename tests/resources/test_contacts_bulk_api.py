@@ -53,6 +53,37 @@ async def test_bulk_create_answers_each_item_and_dedupes_within_the_batch(
     assert len(await listed(client, admin, {})) == 3
 
 
+async def test_bulk_items_answer_as_their_single_create_would(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    chosen = str(uuid.uuid4())
+    items = [
+        {"id": chosen, **contact("Chosen", externalId="c-1")},
+        {"id": chosen, **contact("Chosen", externalId="c-1")},
+        {"id": chosen, **contact("Other", externalId="c-2")},
+        contact(notes="nul \x00 inside"),
+        contact("Slash", notes="a literal \\u0000 is text"),
+        {**contact(externalId="c-3"), "meta": {}},
+        {**contact(externalId="c-4"), "customerId": str(uuid.uuid4())},
+        {**contact(externalId="c-5"), "params": {"x": 1}},
+        contact("Aged", externalId="c-6", profile={"birthdate": "2000-01-01"}),
+    ]
+
+    response = await client.post(BULK, json={"data": items}, headers=admin)
+
+    answer = response.json()["data"]
+    assert [item["status"] for item in answer] == [201, 200, 409, 400, 201, 400, 403, 400, 201]
+    assert answer[0]["document"]["id"] == chosen == answer[1]["document"]["id"]
+    assert answer[3]["error"]["errors"][0]["path"] == "/data/notes"
+    assert answer[4]["document"]["data"]["notes"] == "a literal \\u0000 is text"
+    assert answer[5]["error"]["errors"][0]["path"] == "/meta"
+    assert answer[8]["document"]["data"]["profile"]["age"] >= 26
+    for item in (answer[0], answer[4], answer[8]):
+        stored = await client.get(f"{CONTACTS}/{item['document']['id']}", headers=admin)
+        assert stored.json() == item["document"]
+        assert stored.headers["etag"] == f'"{item["document"]["meta"]["etag"]}"'
+
+
 async def test_concurrent_bulk_creates_in_opposite_orders_make_each_contact_once(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

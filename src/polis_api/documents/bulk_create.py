@@ -24,7 +24,6 @@ from polis_api.documents import repository as repo
 from polis_api.documents import service
 from polis_api.documents.bulk_results import (
     ItemOutcome,
-    cycle_collection_paused,
     parse_item,
     render,
     write_items,
@@ -45,10 +44,9 @@ async def create_items(
     items: Sequence[Any],
 ) -> str:
     """The 207 body of a bulk create of ``items``, in input order."""
-    with cycle_collection_paused():
-        if not resource.hooks.creates_together:
-            return await _create_one_by_one(conn, resource, principal, model, items)
-        return await _create_together(conn, resource, principal, model, items)
+    if not resource.hooks.creates_together:
+        return await _create_one_by_one(conn, resource, principal, model, items)
+    return await _create_together(conn, resource, principal, model, items)
 
 
 async def _create_together(

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import gc
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import asyncpg
 import orjson
+from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from polis_api.documents.envelope import PatchOperation
@@ -75,6 +76,16 @@ def cycle_collection_paused() -> Iterator[None]:
         _pauses -= 1
         if _pauses == 0:
             gc.enable()
+
+
+async def _paused_for_the_request() -> AsyncIterator[None]:
+    with cycle_collection_paused():
+        yield
+
+
+# A bulk route's parameter: the collector stays paused from before the body is
+# validated (thousands of models) until the route returns.
+CollectionPaused = Annotated[None, Depends(_paused_for_the_request)]
 
 
 # The 207 body's counters: which success status each counts (the rest are "failed").

@@ -16,6 +16,7 @@ from polis_api.deps import WriteConnection
 from polis_api.documents import bulk_create, csv_export, service
 from polis_api.documents.bulk_results import (
     UPDATE_COUNTS,
+    CollectionPaused,
     ItemBulkBody,
     ItemPatch,
     ItemResultsOut,
@@ -264,6 +265,7 @@ def _item_bulk_router(resource: Resource) -> APIRouter:
         request: Request,
         principal: Annotated[Principal, can_insert],
         conn: WriteConnection,
+        _: CollectionPaused,
         body: Annotated[ItemBulkBody, Body(openapi_examples=_examples(example))],
     ) -> Response:
         settings = request.app.state.settings

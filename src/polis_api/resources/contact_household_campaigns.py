@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from polis_api.auth import Principal, require
 from polis_api.deps import ReadConnection, WriteConnection
+from polis_api.documents.bulk_results import CollectionPaused
 from polis_api.documents.envelope import PatchBody, utc_now_ms
 from polis_api.documents.patch import apply_patch, parse_operations
 from polis_api.documents.resource import WriteContext
@@ -291,7 +292,11 @@ def _only_status_id(operations: list[dict[str, Any]]) -> None:
     },
 )
 async def bulk_records(
-    request: Request, principal: CanModify, conn: WriteConnection, body: BulkBody
+    request: Request,
+    principal: CanModify,
+    conn: WriteConnection,
+    _: CollectionPaused,
+    body: BulkBody,
 ) -> Response:
     check_bulk_size(len(body.data), request.app.state.settings.max_bulk_items)
     ctx = WriteContext(conn, principal, utc_now_ms())

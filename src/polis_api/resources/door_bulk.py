@@ -16,7 +16,6 @@ from typing import Any
 
 from polis_api.documents import repository as repo
 from polis_api.documents import service
-from polis_api.documents.bulk_results import cycle_collection_paused
 from polis_api.documents.envelope import StoredDocument
 from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import WriteContext
@@ -49,11 +48,6 @@ class DoorChange:
 
 async def plan(ctx: WriteContext, items: list[BulkItem]) -> tuple[str, list[DoorChange]]:
     """Check every item before writing any; each bad item is named by its index."""
-    with cycle_collection_paused():
-        return await _plan(ctx, items)
-
-
-async def _plan(ctx: WriteContext, items: list[BulkItem]) -> tuple[str, list[DoorChange]]:
     errors: list[FieldError] = []
     campaign_id = _one_campaign(items, errors)
     if campaign_id is not None:
@@ -180,9 +174,8 @@ async def write(ctx: WriteContext, campaign_id: str, plan: list[DoorChange]) -> 
     """
     for _ in range(_ATTEMPTS):
         try:
-            with cycle_collection_paused():
-                async with ctx.conn.transaction():
-                    return await _write_once(ctx, campaign_id, plan)
+            async with ctx.conn.transaction():
+                return await _write_once(ctx, campaign_id, plan)
         except _LostRace:
             continue
     raise Conflict(

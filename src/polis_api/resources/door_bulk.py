@@ -112,8 +112,10 @@ async def _require_visible(ctx: WriteContext, pairs: Iterable[str]) -> None:
 
 
 async def _statuses(ctx: WriteContext, items: list[BulkItem]) -> dict[str, StatusInfo]:
-    ids = {uuid.UUID(item.data["statusId"]) for item in items if item.data.get("statusId")}
-    found = await repo.fetch_data_many(ctx.conn, STATUSES.sql, ctx.principal.customer_id, ids)
+    named = {item.data["statusId"] for item in items if item.data.get("statusId")}
+    found = await repo.fetch_data_many(
+        ctx.conn, STATUSES.sql, ctx.principal.customer_id, map(uuid.UUID, named)
+    )
     return {str(i): StatusInfo(str(i), str(data["contactState"])) for i, data in found.items()}
 
 

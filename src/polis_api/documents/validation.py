@@ -7,7 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from polis_api import jsoncodec
 from polis_api.errors import FieldError, ValidationFailed
 
 # Tags pydantic inserts into a location for union members (JsonValue and friends);
@@ -89,10 +88,6 @@ def validate_data(model: type[BaseModel], data: Any) -> dict[str, Any]:
 def dump_data(instance: BaseModel) -> dict[str, Any]:
     # exclude_unset: store what the client said, not every optional field as null.
     dumped: dict[str, Any] = instance.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    # JSON writes a NUL as \u0000: only data whose JSON has that text needs the walk
-    # that finds where it is (a literal backslash-u0000 is walked and passes).
-    if "\\u0000" not in jsoncodec.dumps(dumped):
-        return dumped
     nul = _first_nul(dumped, "/data")
     if nul is not None:
         raise validation_failed(

@@ -29,6 +29,7 @@ import dataset
 import explain
 import export
 import report
+import routes
 import scenarios
 from common import BENCH, RESULTS_DIR, Scale, server_env, start_database, stop_database
 from loadgen import Endpoint, Measurement, measure, wrk_path
@@ -84,6 +85,8 @@ def endpoints(
             Endpoint("patch-campaign", "patch_campaign.lua", prepare=fresh_etags, write=True),
             members("members-page", PAGE_SIZE),
             members("members-all", LIMIT_ALL),
+            # Issue 13's table: the change feed and issue 11 and 12's reads (bench/routes.py).
+            *routes.endpoints(data_dir),
         )
     }
 
@@ -225,6 +228,10 @@ class Run:
         files = asyncio.run(dataset.write_id_files(self.url, self.scale))
         self.data_dir = Path(files["dir"])
         self.deep_skip = files["deep_skip"]
+        self.results["routes"] = asyncio.run(routes.ensure(self.url, self.scale, log))
+        self.results["routes"]["paths"] = asyncio.run(
+            routes.write_paths(self.url, self.scale, self.data_dir)
+        )
         self.tokens = scenarios.write_tokens(self.data_dir)
         removed = asyncio.run(scenarios.remove_benchmark_writes(self.url))
         self.results["dataset"] = stats
@@ -292,9 +299,8 @@ class Run:
 
     def endpoint_list(self, app: str) -> list[Endpoint]:
         every = endpoints(self.url, self.data_dir, self.deep_skip, self.args.member_connections)
-        names = {"polis-api": list(every), "floor": [*READS, *MEMBER_READS, *WRITES]}.get(
-            app, list(READS)
-        )
+        floor = [*READS, *MEMBER_READS, *WRITES, *routes.FLOORED]
+        names = {"polis-api": list(every), "floor": floor}.get(app, list(READS))
         if self.args.endpoints:
             names = [n for n in names if n in self.args.endpoints]
         return [every[n] for n in names]

@@ -4,11 +4,13 @@ Builds (or reuses) the dataset, then for 1 and 2 workers starts each server as u
 run it, drives every endpoint with wrk (warm-up, then a measured window at 16 and 64
 connections) while sampling CPU, runs the bulk call and the full stream once, and
 writes bench/results/<timestamp>.md (+ .json, and the plans in .raw). Issue 10's
-bulk contact import and a list's joined members are compared with the floor too;
-then bench/geo.py (issue 11: bbox, near, the walk-list download) unless --no-geo.
+bulk contact import and a list's joined members are compared with the floor too, and
+so are the change feed page of 500 and issue 11 and 12's reads (bench/routes.py);
+then bench/geo.py (issue 11: bbox, near, the walk-list download at its own scale)
+unless --no-geo.
 
-    .venv/bin/python bench/run.py            # the full run (about 15 minutes)
-    .venv/bin/python bench/run.py --quick    # a smoke run (under 3 minutes)
+    .venv/bin/python bench/run.py            # the full run (about 23 minutes)
+    .venv/bin/python bench/run.py --quick    # a smoke run (about 5 minutes)
 """
 
 from __future__ import annotations

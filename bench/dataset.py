@@ -191,7 +191,7 @@ def campaign_rows() -> list[Row]:
             "lists": [],
         }
         if c == 0:
-            _same_as_server(CampaignData, data)
+            same_as_server(CampaignData, data)
         created = at(-50 * 86_400_000 + c)
         rows.append(document_row("campaigns", campaign_id(c), data, created, check=c == 0))
     return rows
@@ -237,7 +237,7 @@ class People:
             if h % 10 == 0:
                 data["unitNum"] = f"{1 + h % 7}B"
             if h == 0:
-                _same_as_server(HouseholdData, data)
+                same_as_server(HouseholdData, data)
             yield document_row("households", doc_id, data, at(-40 * 86_400_000 + h), check=h < 5)
 
     def contact_household_rows(self) -> Iterable[Row]:
@@ -339,7 +339,7 @@ def campaign_history(
             new_record(cid, people.pairs[j]), data, None, defaults.get(state), interaction_id=iid
         )
         if n < 20:
-            _same_as_server(DoorRecordData, record)
+            same_as_server(DoorRecordData, record)
         door_id = derived_uuid(f"door{salt}", c * 10_000_000 + j)
         records.append(
             document_row(
@@ -354,7 +354,7 @@ def campaign_history(
     return interactions, records
 
 
-def _same_as_server(model: type, data: dict[str, Any]) -> None:
+def same_as_server(model: type, data: dict[str, Any]) -> None:
     """The stored form the server would write for ``data`` is ``data`` itself."""
     stored = validate_data(model, data)  # type: ignore[arg-type]
     if stored != data:
@@ -400,7 +400,7 @@ def member_rows(scale: Scale) -> dict[str, list[Row]]:
     for j in range(size):
         data = contact_data(j, scale)
         if j < 5:
-            _same_as_server(ContactData, data)
+            same_as_server(ContactData, data)
         contacts.append(
             document_row("contacts", contact_id(j), data, at(-35 * 86_400_000 + j), check=j < 5)
         )
@@ -411,7 +411,7 @@ def member_rows(scale: Scale) -> dict[str, list[Row]]:
             "contactHouseholdId": contact_household_id(j),
         }
         if j < 5:
-            _same_as_server(ListMemberData, member)
+            same_as_server(ListMemberData, member)
         members.append(
             document_row(
                 "list-contact-households",
@@ -427,7 +427,7 @@ def member_rows(scale: Scale) -> dict[str, list[Row]]:
         "description": "The first contact-households of the benchmark",
         "contactsCount": size,
     }
-    _same_as_server(ListData, listed)
+    same_as_server(ListData, listed)
     lists = [document_row("lists", MEMBER_LIST, listed, created, check=True)]
     return {"lists": lists, "contacts": contacts, "list_members": members}
 

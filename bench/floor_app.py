@@ -20,6 +20,10 @@ per request (a bulk call: its items in door order, each its own insert and updat
 statements are the ones the server's own code builds; like polis-api's list pool,
 they are planned for their values. What the floor leaves out is polis-api's own
 bookkeeping: auth, rate limiting, the stream-slot lock, validating each contact.
+
+For issue 13's table, bench/route_floors.py answers the change feed page and issue 11
+and 12's GET routes (progress, review, the walk-list download, bbox and near, a turf's
+doors, a CSV page) on the same pools.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from urllib.parse import parse_qsl
 
 import asyncpg
 import orjson
+import route_floors
 from common import WRITER
 from starlette.datastructures import QueryParams
 
@@ -114,6 +119,7 @@ NOT_WRITTEN = orjson.dumps(
 pool: asyncpg.Pool | None = None
 write_pool: asyncpg.Pool | None = None
 list_pool: asyncpg.Pool | None = None
+routes: route_floors.Pools | None = None
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -121,7 +127,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await lifespan(receive, send)
         return
     path = scope["path"]
-    assert pool is not None
+    assert pool is not None and routes is not None
+    if await route_floors.serve(scope, send, routes):
+        return
     if path == PREFIX + "/bulk" and scope["method"] == "POST":
         await post_interactions_bulk(receive, send)
     elif path.startswith(PREFIX + "/"):
@@ -310,7 +318,7 @@ async def keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def lifespan(receive: Any, send: Any) -> None:
-    global pool, list_pool, write_pool
+    global pool, list_pool, write_pool, routes
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
@@ -332,6 +340,7 @@ async def lifespan(receive: Any, send: Any) -> None:
                 reset=keep_session,
                 server_settings={"plan_cache_mode": "force_custom_plan"},
             )
+            routes = route_floors.Pools(main=write_pool, lists=list_pool, plain=pool)
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             for opened in (pool, list_pool, write_pool):

@@ -71,11 +71,15 @@ async def main(url: str, knocks: int, canvassers: int, times: int) -> dict[str, 
                 "SELECT data FROM interactions WHERE customer_id = $1 AND id = $2", tenant, some_id
             )
 
+        neighbours = canvasser_knocks.neighbours_sql(first=2)
+        args = canvasser_knocks.neighbour_args(
+            user, None, "2026-10-02T12:00:00.000Z", QualityLimits()
+        )
+
         async def look_up() -> object:
             async with conn.transaction():
-                return await canvasser_knocks.knocks_around(
-                    conn, tenant, user, None, "2026-10-02T12:00:00.000Z", QualityLimits()
-                )
+                await canvasser_knocks.lock_canvasser(conn, tenant, user)
+                return canvasser_knocks.knocks_of(await conn.fetch(neighbours, tenant, *args))
 
         async def floor_count() -> object:
             return await conn.fetchval(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from routes import ISSUE_11_12, ROUTES
+
 Rows = list[dict[str, Any]]
 COMPARED = ("get-interaction", "list-50", "list-50-deep")
 FILTER_PLANS = (
@@ -120,6 +122,36 @@ def issue10_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def routes_table(rows: Rows) -> str:
+    """Issue 13: the change feed page and issue 11 and 12's reads, each against the floor
+    sending the same statements in the same run (bench/routes.py, bench/route_floors.py)."""
+    lines = [
+        "| route | workers | conns | polis-api req/s | p50 ms | floor req/s | p50 ms "
+        "| polis/floor | app CPU µs/req (polis / floor) | db CPU µs/req (polis / floor) "
+        "| errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for endpoint in ("feed-500", *ISSUE_11_12):
+        for row in rows:
+            if row["app"] != "polis-api" or row["endpoint"] != endpoint:
+                continue
+            floor = _find(rows, "floor", row["workers"], endpoint, row["connections"])
+            errors = sum(row["errors"].values()) + (sum(floor["errors"].values()) if floor else 0)
+            lines.append(
+                f"| `{ROUTES[endpoint][0]}` | {row['workers']} | {row['connections']} "
+                f"| {row['rps']:,.0f} | {row['p50_ms']:.1f} | {_cell(floor, 'rps', ',.0f')} "
+                f"| {_cell(floor, 'p50_ms', '.1f')} | {_x(_ratio(row, floor))} "
+                f"| {row['server_cpu_us']:,.0f} / {_cell(floor, 'server_cpu_us', ',.0f')} "
+                f"| {row['db_cpu_us']:,.0f} / {_cell(floor, 'db_cpu_us', ',.0f')} "
+                f"| {f'**{errors}**' if errors else 0} |"
+            )
+    return "\n".join(lines)
+
+
+def _cell(row: dict[str, Any] | None, key: str, spec: str) -> str:
+    return "-" if row is None else format(row[key], spec)
+
+
 def _items(result: dict[str, Any]) -> str:
     if not result:
         return "-"
@@ -198,6 +230,16 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("bulk of 200 knocks ≥ 0.5x the write floor's rate", _verdict(outbox), "; ".join(detail))
     )
 
+    feed, detail = [], []
+    for row in rows:
+        if row["app"] != "polis-api" or row["endpoint"] != "feed-500":
+            continue
+        f = _ratio(row, _find(rows, "floor", row["workers"], "feed-500", row["connections"]))
+        if f is not None:
+            feed.append(f >= 0.7)
+            detail.append(f"{row['workers']}w/{row['connections']}c: {f:.2f}x")
+    out.append(("change feed page of 500 ≥ 0.7x floor", _verdict(feed), "; ".join(detail)))
+
     bulk = results.get("bulk") or {}
     create, copy = bulk.get("create") or {}, bulk.get("copy") or {}
     if create.get("rows_per_s") and copy.get("copy_rows_per_s"):
@@ -256,7 +298,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         _noise(results),
         "",
-        "## Targets (issue 4)",
+        "## Targets (issues 4 and 13)",
         "",
         "| target | verdict | detail |",
         "|---|---|---|",
@@ -269,6 +311,13 @@ def markdown(results: dict[str, Any]) -> str:
         "## Issue 10: bulk contacts and the joined list read against the floor",
         "",
         issue10_table(results),
+        "",
+        "## Issue 13: the change feed and issue 11/12 routes against their floor",
+        "",
+        "The floor sends each route's own statements (bench/route_floors.py); app and db",
+        "CPU as below. Paths: bench/data/<dataset>/route-<name>.txt (bench/routes.py).",
+        "",
+        routes_table(results["measurements"]),
         "",
         "## Every measurement",
         "",

@@ -4,11 +4,13 @@ Builds (or reuses) the dataset, then for 1 and 2 workers starts each server as u
 run it, drives every endpoint with wrk (warm-up, then a measured window at 16 and 64
 connections) while sampling CPU, runs the bulk call and the full stream once, and
 writes bench/results/<timestamp>.md (+ .json, and the plans in .raw). Issue 10's
-bulk contact import and a list's joined members are compared with the floor too;
-then bench/geo.py (issue 11: bbox, near, the walk-list download) unless --no-geo.
+bulk contact import and a list's joined members are compared with the floor too, and
+so are the change feed page of 500 and issue 11 and 12's reads (bench/routes.py);
+then bench/geo.py (issue 11: bbox, near, the walk-list download at its own scale)
+unless --no-geo.
 
-    .venv/bin/python bench/run.py            # the full run (about 15 minutes)
-    .venv/bin/python bench/run.py --quick    # a smoke run (under 3 minutes)
+    .venv/bin/python bench/run.py            # the full run (about 23 minutes)
+    .venv/bin/python bench/run.py --quick    # a smoke run (about 5 minutes)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import dataset
 import explain
 import export
 import report
+import routes
 import scenarios
 from common import BENCH, RESULTS_DIR, Scale, server_env, start_database, stop_database
 from loadgen import Endpoint, Measurement, measure, wrk_path
@@ -84,6 +87,8 @@ def endpoints(
             Endpoint("patch-campaign", "patch_campaign.lua", prepare=fresh_etags, write=True),
             members("members-page", PAGE_SIZE),
             members("members-all", LIMIT_ALL),
+            # Issue 13's table: the change feed and issue 11 and 12's reads (bench/routes.py).
+            *routes.endpoints(data_dir),
         )
     }
 
@@ -225,6 +230,10 @@ class Run:
         files = asyncio.run(dataset.write_id_files(self.url, self.scale))
         self.data_dir = Path(files["dir"])
         self.deep_skip = files["deep_skip"]
+        self.results["routes"] = asyncio.run(routes.ensure(self.url, self.scale, log))
+        self.results["routes"]["paths"] = asyncio.run(
+            routes.write_paths(self.url, self.scale, self.data_dir)
+        )
         self.tokens = scenarios.write_tokens(self.data_dir)
         removed = asyncio.run(scenarios.remove_benchmark_writes(self.url))
         self.results["dataset"] = stats
@@ -292,9 +301,8 @@ class Run:
 
     def endpoint_list(self, app: str) -> list[Endpoint]:
         every = endpoints(self.url, self.data_dir, self.deep_skip, self.args.member_connections)
-        names = {"polis-api": list(every), "floor": [*READS, *MEMBER_READS, *WRITES]}.get(
-            app, list(READS)
-        )
+        floor = [*READS, *MEMBER_READS, *WRITES, *routes.FLOORED]
+        names = {"polis-api": list(every), "floor": floor}.get(app, list(READS))
         if self.args.endpoints:
             names = [n for n in names if n in self.args.endpoints]
         return [every[n] for n in names]

@@ -99,6 +99,10 @@ class Minute:
     server_cpu_pct: float = 0.0
     database_cpu_pct: float = 0.0
     other_cpu_pct: float = 0.0
+    # Dead row versions of the tables the load rewrites, and the age of the oldest open
+    # transaction: what autovacuum may not yet (or may not at all) clean away.
+    dead_rows: dict[str, int] = field(default_factory=dict)
+    oldest_transaction_s: float = 0.0
 
     @property
     def requests(self) -> int:
@@ -121,9 +125,22 @@ class Minute:
             "server_cpu_pct": round(self.server_cpu_pct),
             "database_cpu_pct": round(self.database_cpu_pct),
             "other_cpu_pct": round(self.other_cpu_pct),
+            "dead_rows": self.dead_rows,
+            "oldest_transaction_s": round(self.oldest_transaction_s),
             "endpoints": self.endpoints,
             "one_shots": self.one_shots,
         }
+
+
+# The tables the mix rewrites in place (knocks move doors, PATCHes campaigns, reads
+# compact tallies, the limiter its buckets), whose dead row versions the soak follows.
+REWRITTEN_TABLES = (
+    "contact_household_campaigns",
+    "campaigns",
+    "progress_tallies",
+    "rate_limits",
+    "interactions",
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -309,6 +326,7 @@ class Soak:
                 for shot in minute.one_shots:
                     minute.statuses[shot["status"]] += 1
                 minute.rss = self.rss()
+                minute.dead_rows, minute.oldest_transaction_s = asyncio.run(self.vacuum_state())
                 self.minutes.append(minute)
                 log(self.line(minute))
         finally:
@@ -391,6 +409,21 @@ class Soak:
                 continue
         order = {"parent": 0, "worker": 1}
         return dict(sorted(sizes.items(), key=lambda kv: (order.get(kv[0].split()[0], 2), kv[0])))
+
+    async def vacuum_state(self) -> tuple[dict[str, int], float]:
+        conn = await asyncpg.connect(self.url)
+        try:
+            dead = await conn.fetch(
+                "SELECT relname, n_dead_tup FROM pg_stat_user_tables WHERE relname = ANY($1)",
+                list(REWRITTEN_TABLES),
+            )
+            oldest = await conn.fetchval(
+                "SELECT coalesce(extract(epoch FROM max(now() - xact_start)), 0)::float8"
+                " FROM pg_stat_activity WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await conn.close()
+        return {row["relname"]: row["n_dead_tup"] for row in dead}, oldest
 
     # --- the database afterwards ------------------------------------------------------------
 
@@ -571,19 +604,27 @@ def markdown(results: dict[str, Any]) -> str:
         " plus the door-record bulk and the full stream (below).",
         "",
         "RSS in MB after each minute (0: before the load). app / db / other: CPU of the"
-        " server's processes, of PostgreSQL and of everything else, in % of all cores.",
+        " server's processes, of PostgreSQL and of everything else, in % of all cores."
+        " Dead rows: row versions autovacuum has not removed yet, in thousands, of "
+        + ", ".join(REWRITTEN_TABLES)
+        + "; oldest: the oldest open transaction's age at the minute's end (a full"
+        " stream holds one, and no row version younger than it can be removed).",
         "",
         "| minute | "
         + " | ".join(f"RSS {r}" for r in roles)
-        + " | requests | req/s | 5xx | socket errors | app | db | other |",
-        "|---:|" + "---:|" * len(roles) + "---:|---:|---:|---:|---:|---:|---:|",
+        + " | requests | req/s | 5xx | socket errors | app | db | other"
+        + " | dead rows, k | oldest, s |",
+        "|---:|" + "---:|" * len(roles) + "---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for m in minutes:
         rss = " | ".join(f"{m['rss'].get(r, 0) / MB:.1f}" for r in roles)
+        dead = m.get("dead_rows", {})
+        dead_k = " / ".join(f"{dead.get(t, 0) / 1000:.0f}" for t in REWRITTEN_TABLES)
         lines.append(
             f"| {m['minute']} | {rss} | {m['requests']:,} | {m['rps']:,.0f} |"
             f" {m['server_errors']} | {m['socket_errors']} | {m['server_cpu_pct']} % |"
-            f" {m['database_cpu_pct']} % | {m['other_cpu_pct']} % |"
+            f" {m['database_cpu_pct']} % | {m['other_cpu_pct']} % | {dead_k} |"
+            f" {m.get('oldest_transaction_s', 0)} |"
         )
     last = minutes[-1]["minute"]
     lines += [
@@ -619,18 +660,28 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "## Per endpoint",
         "",
-        f"| endpoint | conns | requests | statuses | p99 ms, minute 1 | p99 ms, minute {last} |",
-        "|---|---:|---:|---|---:|---:|",
+        # Minute to minute an endpoint's count swings with what the others do, so its
+        # trend is read from the first and last thirds of the run.
+        "Requests a minute, averaged over the first and the last third of the minutes:"
+        " an endpoint whose work grows with what the soak writes falls between them.",
+        "",
+        f"| endpoint | conns | requests | statuses | p99 ms, minute 1 | p99 ms, minute {last}"
+        " | req/min, first third | req/min, last third | last / first |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
+    third = max(1, (len(minutes) - 1) // 3)
     for name in meta["mix"]:
         per = [m["endpoints"][name] for m in minutes[1:]]
         counts: Counter[str] = Counter()
         for p in per:
             counts.update(p["statuses"])
+        early = sum(p["requests"] for p in per[:third]) / third
+        late = sum(p["requests"] for p in per[-third:]) / third
         lines.append(
             f"| {name} | {per[0]['connections']} | {sum(p['requests'] for p in per):,} |"
             f" {', '.join(f'{k}: {v:,}' for k, v in sorted(counts.items()))} |"
             f" {per[0]['p99_ms']:.1f} | {per[-1]['p99_ms']:.1f} |"
+            f" {early:,.0f} | {late:,.0f} | {late / early if early else 0:.2f} |"
         )
     shots = [s for m in minutes for s in m["one_shots"]]
     bulks = [s for s in shots if s["kind"] == "bulk" and s["status"]]

@@ -17,7 +17,7 @@ from polis_api.auth import TokenVerifier
 from polis_api.config import ConfigError, Settings, get_settings
 from polis_api.dashboard import add_dashboard_routes
 from polis_api.docs_pages import add_docs_routes
-from polis_api.documents.fastpath import DocumentReadFastPath
+from polis_api.documents.fastpath import DocumentFastPath
 from polis_api.documents.responses import json_response, problem_responses
 from polis_api.edge.metrics import add_metrics_route, sample_pools
 from polis_api.edge.observe import Edge, route_templates
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_dashboard_routes(app)
     # Added first, so it runs inside BodyGuard: sizes are checked before bodies are read.
     app.add_middleware(IdempotencyMiddleware, ttl_hours=settings.idempotency_ttl_hours)
-    app.add_middleware(DocumentReadFastPath, resources=RESOURCES)
+    app.add_middleware(DocumentFastPath, resources=RESOURCES)
     app.add_middleware(
         BodyGuard,
         max_bytes=settings.max_body_bytes,

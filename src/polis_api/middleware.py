@@ -99,7 +99,7 @@ class BodyGuard:
         except ApiError as exc:
             await problem_response(exc)(scope, receive, send)
             return
-        await self.app(scope, _replaying(body, receive), send)
+        await self.app(scope, replaying(body, receive), send)
 
     async def _spooled(
         self, policy: SpoolPolicy, scope: Scope, receive: Receive, send: Send
@@ -128,7 +128,7 @@ class BodyGuard:
             file.flush()
             file.seek(0)
             spooled = {**scope, SCOPE_BODY_FILE: SpooledBody(file, size, digest.hexdigest())}
-            await self.app(spooled, _replaying(b"", receive), send)
+            await self.app(spooled, replaying(b"", receive), send)
 
 
 async def read_whole_body(
@@ -170,7 +170,7 @@ async def receive_whole_body(
     return received
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
+def replaying(body: bytes, receive: Receive) -> Receive:
     """Hands the app the body read above, then the client's own messages (disconnect)."""
     delivered = False
 

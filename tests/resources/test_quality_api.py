@@ -17,7 +17,7 @@ import pytest
 from polis_api.auth import mint_token
 from polis_api.config import Settings
 from polis_api.filtering import Params, compile_filter, parse_filter
-from polis_api.resources import canvasser_knocks
+from polis_api.resources import interactions
 from polis_api.resources.interactions import INTERACTIONS
 from tests.builders import assert_problem, if_match
 from tests.canvassing import NEW_YORK, Door, door, interaction
@@ -410,10 +410,13 @@ async def test_a_flag_filter_is_served_by_the_gin_index(database_url: str) -> No
 async def test_a_knocks_neighbours_are_read_through_the_canvasser_indexes(
     database_url: str,
 ) -> None:
+    # The statement a knock runs: its door's record (locked) and the canvasser's knocks.
     found = await plan(
         database_url,
-        canvasser_knocks._NEIGHBOURS,
+        interactions._KNOCKS_AND_DOOR,
         uuid.uuid4(),
+        str(uuid.uuid4()),
+        str(uuid.uuid4()),
         uuid.UUID(hashlib.md5(b"user0").hexdigest()),
         uuid.uuid4(),
         T0,

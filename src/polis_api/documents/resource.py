@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from polis_api.auth import Principal
 from polis_api.config import Settings
 from polis_api.documents.csv_columns import OpenPart
-from polis_api.documents.envelope import StoredDocument
+from polis_api.documents.envelope import CreateBody, StoredDocument
 from polis_api.documents.geo import Geo
 from polis_api.documents.keys import NaturalKey
 from polis_api.documents.repository import DocumentSql, Embed, statements
@@ -145,6 +145,12 @@ class Resource:
     @property
     def sql(self) -> DocumentSql:
         return statements(self.table, self.name, self.natural_key, self.embeds, self.geo)
+
+    @property
+    def create_model(self) -> type[BaseModel]:
+        """The model a create body is validated with."""
+        data_model: Any = self.data_model
+        return self.create_body or CreateBody[data_model]
 
     @property
     def field_policy(self) -> FieldPolicy:

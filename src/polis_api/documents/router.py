@@ -94,7 +94,7 @@ def _bulk_methods(resource: Resource, path: str) -> list[str]:
 def _standard_router(resource: Resource) -> APIRouter:
     router = APIRouter(prefix=resource.prefix, tags=[resource.label])
     data_model: Any = resource.data_model
-    Create: Any = resource.create_body or CreateBody[data_model]
+    Create: Any = resource.create_model
     Out = DocumentOut[data_model]
     can = {verb: Depends(require(resource.permission(verb))) for verb in VERBS}
     route = _RouteSelector(router, resource.routes)
@@ -257,8 +257,7 @@ def _item_bulk_router(resource: Resource) -> APIRouter:
     assert resource.item_bulk_path is not None
     router = APIRouter(tags=[resource.label])
     can_insert = Depends(require(resource.permission("insert")))
-    data_model: Any = resource.data_model
-    Create: Any = resource.create_body or CreateBody[data_model]
+    Create: Any = resource.create_model
     example = None if resource.create_example is None else {"data": [resource.create_example]}
 
     async def bulk_items(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from polis_api.errors import FieldError, ValidationFailed
@@ -98,17 +99,29 @@ def dump_data(instance: BaseModel) -> dict[str, Any]:
 
 def _first_nul(value: Any, path: str) -> str | None:
     """Where a NUL character hides in a JSON value: PostgreSQL cannot store one in jsonb."""
+    # Every write passes here: one C-speed encoding answers "none" for almost all of
+    # them (NUL is always written escaped), and only a hit pays for the walk. A false
+    # hit (a string holding a backslash, then "u0000") just walks and finds nothing.
+    try:
+        if b"\\u0000" not in orjson.dumps(value):
+            return None
+    except orjson.JSONEncodeError:
+        pass  # e.g. an integer beyond 64 bits: walk instead
+    return _nul_path(value, path)
+
+
+def _nul_path(value: Any, path: str) -> str | None:
     if isinstance(value, str):
         return path if "\x00" in value else None
     if isinstance(value, dict):
         for key, item in value.items():
             escaped = key.replace("~", "~0").replace("/", "~1")
-            found = f"{path}/{escaped}" if "\x00" in key else _first_nul(item, f"{path}/{escaped}")
+            found = f"{path}/{escaped}" if "\x00" in key else _nul_path(item, f"{path}/{escaped}")
             if found is not None:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = _first_nul(item, f"{path}/{index}")
+            found = _nul_path(item, f"{path}/{index}")
             if found is not None:
                 return found
     return None

@@ -1,7 +1,8 @@
 """What the speed and burst checks need to know about a canvasser's other knocks
 (docs/quality.md, Concurrency).
 
-One statement per write, four LIMITed range reads of the canvasser's own index
+One statement per write (with the door's row lock: resources/interactions.py), four
+LIMITed range reads of the canvasser's own index
 (``ix_interactions_canvasser_time`` and, for the knocks with a place,
 ``ix_interactions_canvasser_located``), never a scan of the canvasser's history.
 
@@ -21,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -31,30 +34,47 @@ from polis_api.workflow.quality import CanvasserKnocks, Knock, QualityLimits, sh
 
 TABLE = "interactions"  # INTERACTIONS.table (resources/interactions.py imports this module)
 
-_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtextextended('canvasser:' || $1 || ':' || $2, 0))"
+
+def try_lock_sql(customer: str, user: str) -> str:
+    """The expression taking a canvasser's lock if it is free (true) or not (false),
+    with the SQL text of the tenant's and the canvasser's ids."""
+    key = f"'canvasser:' || {customer} || ':' || {user}"
+    return f"pg_try_advisory_xact_lock(hashtextextended({key}, 0))"
+
+
+_TRY_LOCK = f"SELECT {try_lock_sql('$1', '$2')}"
 # A knock commits in milliseconds; one that takes longer is waiting for something else.
 LOCK_WAIT_SECONDS = 0.25
 _LOCK_POLL_SECONDS = 0.01
 
-# $1 tenant, $2 canvasser, $3 the interaction itself (left out: a PATCH re-judges it),
-# $4 its timestamp, $5/$6 the burst window's ends, $7 knocks needed on each side.
-_MINE = f"FROM {TABLE} WHERE customer_id = $1 AND created_by = $2 AND NOT is_deleted AND id <> $3"
-_LOCATED = (
-    "AND (data -> 'location' ->> 'lat') IS NOT NULL AND (data -> 'location' ->> 'lng') IS NOT NULL"
-)
-_AT = "(data ->> 'timestamp')"
-_PLACE = "(data -> 'location' ->> 'lat')::float8, (data -> 'location' ->> 'lng')::float8"
-_NEIGHBOURS = f"""
-(SELECT 'previous', {_AT}, {_PLACE} {_MINE} {_LOCATED} AND {_AT} <= $4
-   ORDER BY {_AT} DESC LIMIT 1)
+
+def neighbours_sql(first: int) -> str:
+    """The knocks around one, as rows (side, timestamp, lat, lng); $1 is the tenant and
+    the statement's own parameters start at ``$first``: the canvasser, the interaction
+    itself (left out: a PATCH re-judges it), its timestamp, the burst window's ends and
+    the knocks needed on each side."""
+    user, me, at, start, end, need = (f"${n}" for n in range(first, first + 6))
+    mine = (
+        f"FROM {TABLE} WHERE customer_id = $1 AND created_by = {user} AND NOT is_deleted"
+        f" AND id <> {me}"
+    )
+    located = (
+        "AND (data -> 'location' ->> 'lat') IS NOT NULL"
+        " AND (data -> 'location' ->> 'lng') IS NOT NULL"
+    )
+    when = "(data ->> 'timestamp')"
+    place = "(data -> 'location' ->> 'lat')::float8, (data -> 'location' ->> 'lng')::float8"
+    return f"""
+(SELECT 'previous', {when}, {place} {mine} {located} AND {when} <= {at}
+   ORDER BY {when} DESC LIMIT 1)
 UNION ALL
-(SELECT 'next', {_AT}, {_PLACE} {_MINE} {_LOCATED} AND {_AT} >= $4 ORDER BY {_AT} LIMIT 1)
+(SELECT 'next', {when}, {place} {mine} {located} AND {when} >= {at} ORDER BY {when} LIMIT 1)
 UNION ALL
-(SELECT 'nearby', {_AT}, NULL, NULL {_MINE} AND {_AT} >= $5 AND {_AT} <= $4
-   ORDER BY {_AT} DESC LIMIT $7)
+(SELECT 'nearby', {when}, NULL, NULL {mine} AND {when} >= {start} AND {when} <= {at}
+   ORDER BY {when} DESC LIMIT {need})
 UNION ALL
-(SELECT 'nearby', {_AT}, NULL, NULL {_MINE} AND {_AT} > $4 AND {_AT} <= $6
-   ORDER BY {_AT} LIMIT $7)
+(SELECT 'nearby', {when}, NULL, NULL {mine} AND {when} > {at} AND {when} <= {end}
+   ORDER BY {when} LIMIT {need})
 """
 
 
@@ -69,26 +89,18 @@ async def lock_canvasser(conn: asyncpg.Connection, customer_id: uuid.UUID, user:
     return True
 
 
-async def knocks_around(
-    conn: asyncpg.Connection,
-    customer_id: uuid.UUID,
-    user: uuid.UUID,
-    interaction_id: uuid.UUID | None,
-    timestamp: str,
-    limits: QualityLimits,
-) -> CanvasserKnocks:
-    """The canvasser's other live knocks around ``timestamp``, under its lock.
+def neighbour_args(
+    user: uuid.UUID, interaction_id: uuid.UUID | None, timestamp: str, limits: QualityLimits
+) -> tuple[object, ...]:
+    """``neighbours_sql``'s own parameters, in order.
 
     Taking ``burst_knocks`` on each side is enough: a window holding this knock and
     more than that many others either holds that many on one side (all among the
     nearest taken) or fewer on both (all taken).
     """
-    await lock_canvasser(conn, customer_id, user)
     at = parse_timestamp(timestamp)
     window = limits.burst_window
-    rows = await conn.fetch(
-        _NEIGHBOURS,
-        customer_id,
+    return (
         user,
         interaction_id or uuid.UUID(int=0),
         format_timestamp(at),
@@ -96,6 +108,10 @@ async def knocks_around(
         format_timestamp(shifted(at, window)),
         limits.burst_knocks,
     )
+
+
+def knocks_of(rows: Iterable[Sequence[Any]]) -> CanvasserKnocks:
+    """The canvasser's other live knocks around one, from ``neighbours_sql``'s rows."""
     sides: dict[str, Knock] = {}
     nearby: list[datetime] = []
     for side, text, lat, lng in rows:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -17,7 +18,7 @@ from pydantic import Field, StrictBool
 
 from polis_api.documents import repository as repo
 from polis_api.documents import service
-from polis_api.documents.envelope import DataModel, Timestamp
+from polis_api.documents.envelope import DataModel, StoredDocument, Timestamp
 from polis_api.documents.geo import Geo, GeoProperty, Hop
 from polis_api.documents.repository import Rendered
 from polis_api.documents.resource import Resource, WriteContext
@@ -88,6 +89,15 @@ DOOR_RECORDS = Resource(
 Change = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
+@dataclass(frozen=True, slots=True)
+class LockedDoor:
+    """A door's record as read under its row lock earlier in the same transaction, so
+    the write that follows need not read it again (``found`` None: no record yet)."""
+
+    key: tuple[str, str]  # (campaignId, contactHouseholdId)
+    found: tuple[StoredDocument, str] | None
+
+
 # Fields the server derives or owns; a PUT or bulk body's values for them are ignored.
 SERVER_OWNED = frozenset({"contacted", "successful", "contactHouseholdId", "lastInteraction"})
 
@@ -109,6 +119,7 @@ async def update_door(
     list_type: str | None = None,
     expected_etags: list[str] | None = None,
     create: bool = True,
+    locked: LockedDoor | None = None,
 ) -> tuple[Rendered, bool] | None:
     """Apply ``change`` to the door's record under a row lock, creating it if absent.
 
@@ -116,15 +127,17 @@ async def update_door(
     left the door alone (or there is no record and ``create`` is false). The etag
     check happens under the lock, so it and the write are one atomic step. Two
     writers creating the same door at once: one inserts, the other finds the row
-    on its second pass and changes it under the lock.
+    on its second pass and changes it under the lock. ``locked`` is this door's record
+    already read under the lock, used on the first pass.
     """
-    for _ in range(2):
-        found = await repo.fetch_for_write_by_natural_key(
-            ctx.conn,
-            DOOR_RECORDS.sql,
-            ctx.principal.customer_id,
-            [campaign_id, contact_household_id],
-        )
+    key = (campaign_id, contact_household_id)
+    for attempt in range(2):
+        if attempt == 0 and locked is not None and locked.key == key:
+            found = locked.found
+        else:
+            found = await repo.fetch_for_write_by_natural_key(
+                ctx.conn, DOOR_RECORDS.sql, ctx.principal.customer_id, key
+            )
         if found is None and not create:
             return None
         if found is not None:

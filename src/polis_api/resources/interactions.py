@@ -13,18 +13,19 @@ from typing import Annotated, Any
 from pydantic import Field, JsonValue, StrictBool, model_validator
 
 from polis_api.config import Settings, get_settings
+from polis_api.documents import repository as repo
 from polis_api.documents import service
 from polis_api.documents.csv_columns import OpenPart
 from polis_api.documents.envelope import CreateBody, DataModel, StoredDocument, Timestamp
 from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
 from polis_api.errors import invalid_field
 from polis_api.filtering.to_sql import FieldPolicy
-from polis_api.resources import canvasser_knocks, survey_versions
+from polis_api.resources import canvasser_knocks
 from polis_api.resources import references as refs
 from polis_api.resources.assigned import NAMES_ASSIGNED_DOOR
 from polis_api.resources.common import Text
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
-from polis_api.resources.door_records import update_door
+from polis_api.resources.door_records import DOOR_RECORDS, LockedDoor, update_door
 from polis_api.workflow import quality
 from polis_api.workflow.distance import interaction_distance
 from polis_api.workflow.door import apply_interaction, should_follow, state_for_interaction
@@ -91,7 +92,9 @@ class InteractionHooks(DocumentHooks):
     async def prepare(
         self, ctx: WriteContext, data: dict[str, Any], previous: dict[str, Any] | None
     ) -> dict[str, Any]:
-        found = await refs.interaction_references(ctx.conn, ctx.principal, data)
+        # The canvasser whose knocks this one is judged among: its creator, also on a PATCH.
+        canvasser = ctx.principal.user_id if ctx.revising is None else ctx.revising.created_by
+        found = await refs.interaction_references(ctx.conn, ctx.principal, data, canvasser)
         _check_references(found, data)
         # A door the caller may not read (docs/visibility.md) is one it may not knock on
         # either: 404, as its GET answers. After the reference checks, so an unknown
@@ -106,14 +109,17 @@ class InteractionHooks(DocumentHooks):
         distance = interaction_distance(data.get("location"), coords)
         if distance is not None:
             prepared["distance"] = distance
-        script, prepared["survey"] = await _survey_script(ctx, data["survey"])
+        script, prepared["survey"] = _survey_script(found.survey_script, data["survey"])
         limits = quality_limits(get_settings())
+        if not found.canvasser_locked:
+            await canvasser_knocks.lock_canvasser(ctx.conn, ctx.principal.customer_id, canvasser)
+        knocks, ctx.memo[DOOR_MEMO] = await _knocks_and_door(ctx, canvasser, prepared, limits)
         # Stored, never refused: the organiser reviews what the flags point at.
         facts = quality.QualityFacts(
             survey=script,
             campaign_statuses=frozenset(found.campaign_status_ids),
             limits=limits,
-            canvasser=await _canvasser_knocks(ctx, prepared["timestamp"], limits),
+            canvasser=knocks,
         )
         return quality.with_quality_flags(prepared, facts)
 
@@ -123,6 +129,37 @@ class InteractionHooks(DocumentHooks):
 
 
 MEMO = "interaction_references"
+DOOR_MEMO = "interaction_door"
+
+# The knock's second statement, under its canvasser's lock: the canvasser's other
+# knocks around it (a new snapshot, so one the lock waited for is seen) and its door's
+# record, locked for the move that follows the insert (no record yet: null columns).
+_KNOCKS_AND_DOOR = f"""
+    WITH door AS MATERIALIZED ({DOOR_RECORDS.sql.get_for_write_by_natural_key})
+    SELECT door.*,
+           (SELECT json_agg(json_build_array(side, at, lat, lng))
+            FROM ({canvasser_knocks.neighbours_sql(first=4)}) AS knock(side, at, lat, lng)
+           ) AS knocks
+    FROM (VALUES (1)) AS one LEFT JOIN door ON true
+"""  # noqa: S608
+
+
+async def _knocks_and_door(
+    ctx: WriteContext, canvasser: uuid.UUID, data: dict[str, Any], limits: quality.QualityLimits
+) -> tuple[quality.CanvasserKnocks, LockedDoor]:
+    revising = ctx.revising
+    row = await ctx.conn.fetchrow(
+        _KNOCKS_AND_DOOR,
+        ctx.principal.customer_id,
+        data["campaignId"],
+        data["contactHouseholdId"],
+        *canvasser_knocks.neighbour_args(
+            canvasser, None if revising is None else revising.id, data["timestamp"], limits
+        ),
+    )
+    door = None if row["id"] is None else (repo.stored_from_row(row), row["etag"])
+    locked = LockedDoor((data["campaignId"], data["contactHouseholdId"]), door)
+    return canvasser_knocks.knocks_of(row["knocks"] or ()), locked
 
 
 def quality_limits(settings: Settings) -> quality.QualityLimits:
@@ -135,32 +172,14 @@ def quality_limits(settings: Settings) -> quality.QualityLimits:
     )
 
 
-async def _canvasser_knocks(
-    ctx: WriteContext, timestamp: str, limits: quality.QualityLimits
-) -> quality.CanvasserKnocks:
-    """The canvasser's other knocks around this one: its creator's, also on a PATCH."""
-    revising = ctx.revising
-    return await canvasser_knocks.knocks_around(
-        ctx.conn,
-        ctx.principal.customer_id,
-        ctx.principal.user_id if revising is None else revising.created_by,
-        None if revising is None else revising.id,
-        timestamp,
-        limits,
-    )
-
-
-async def _survey_script(
-    ctx: WriteContext, survey: dict[str, Any]
+def _survey_script(
+    found: dict[str, Any] | None, survey: dict[str, Any]
 ) -> tuple[quality.SurveyScript | None, dict[str, Any]]:
     """The script the answers are held against, and ``survey`` with the version it
     answers written in (the latest, when the phone named none)."""
-    found = await survey_versions.script(
-        ctx.conn, ctx.principal.customer_id, survey["surveyId"], survey.get("version")
-    )
     if found is None:
         return None, survey
-    questions, latest = found
+    questions, latest = found["questions"], found["latest"]
     if questions is None:
         return quality.SurveyScript(questions=None), survey
     options = {
@@ -197,9 +216,7 @@ def _check_references(found: refs.InteractionReferences, data: dict[str, Any]) -
 async def move_door(ctx: WriteContext, interaction: StoredDocument) -> None:
     """The door follows this interaction unless a later one (by timestamp) is recorded."""
     data = interaction.data
-    found: refs.InteractionReferences = ctx.memo.get(MEMO) or await refs.interaction_references(
-        ctx.conn, ctx.principal, data
-    )
+    found: refs.InteractionReferences = ctx.memo[MEMO]
 
     async def change(record: dict[str, Any]) -> dict[str, Any] | None:
         if not should_follow(record, data["timestamp"]):
@@ -216,7 +233,9 @@ async def move_door(ctx: WriteContext, interaction: StoredDocument) -> None:
             record, data, found.status, default, interaction_id=str(interaction.id)
         )
 
-    await update_door(ctx, data["campaignId"], data["contactHouseholdId"], change)
+    await update_door(
+        ctx, data["campaignId"], data["contactHouseholdId"], change, locked=ctx.memo.get(DOOR_MEMO)
+    )
 
 
 INTERACTIONS = Resource(

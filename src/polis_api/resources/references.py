@@ -17,7 +17,7 @@ from polis_api.auth import Principal
 from polis_api.documents import repository as repo
 from polis_api.documents.resource import Resource
 from polis_api.errors import NotFound, invalid_field
-from polis_api.resources import campaign_status_links
+from polis_api.resources import campaign_status_links, canvasser_knocks, survey_versions
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
 from polis_api.resources.households import HOUSEHOLDS
@@ -111,7 +111,10 @@ _INTERACTION_REFERENCES = f"""
                AND (data ->> 'defaultStatus') = 'true'
              ORDER BY data ->> 'contactState', created, id) AS first_defaults
           ) AS default_statuses,
-          ARRAY({campaign_status_links.LIVE_LINKED_SQL}) AS campaign_status_ids
+          ARRAY({campaign_status_links.LIVE_LINKED_SQL}) AS campaign_status_ids,
+          (SELECT json_build_object('questions', questions, 'latest', latest)
+           FROM ({survey_versions.script_sql("$1", "$6", "$7")}) AS script) AS survey_script,
+          {canvasser_knocks.try_lock_sql("$1::text", "$8::text")} AS canvasser_locked
         """  # noqa: S608
 
 
@@ -126,17 +129,22 @@ class InteractionReferences:
     status_missing: bool
     default_statuses: dict[str, str]  # contactState -> the default status id
     campaign_status_ids: frozenset[str]  # the campaign's linked statuses (none: all allowed)
+    # The answered survey: {"questions": [...] or None, "latest": n}; None: no such survey.
+    survey_script: dict[str, Any] | None
+    canvasser_locked: bool  # whether the canvasser's lock was free and is now held
 
 
 async def interaction_references(
-    conn: asyncpg.Connection, principal: Principal, data: dict[str, Any]
+    conn: asyncpg.Connection, principal: Principal, data: dict[str, Any], canvasser: uuid.UUID
 ) -> InteractionReferences:
-    """One round trip for every look-up an interaction needs (the write hot path).
+    """One round trip for every look-up an interaction needs (the write hot path),
+    which also tries to take ``canvasser``'s lock (canvasser_knocks.py).
 
     The default statuses come along for the door update: the first in Polis' list
     order (the oldest) wins for each state.
     """
     status_id = data.get("statusId")
+    survey = data["survey"]
     row = await conn.fetchrow(
         _INTERACTION_REFERENCES,
         principal.customer_id,
@@ -144,6 +152,9 @@ async def interaction_references(
         uuid.UUID(data["contactHouseholdId"]),
         uuid.UUID(data["householdId"]),
         uuid.UUID(status_id) if status_id is not None else None,
+        uuid.UUID(str(survey["surveyId"])),
+        survey.get("version"),
+        str(canvasser),
     )
     state = row["status_state"]
     return InteractionReferences(
@@ -154,4 +165,6 @@ async def interaction_references(
         status_missing=status_id is not None and state is None,
         default_statuses=row["default_statuses"] or {},
         campaign_status_ids=frozenset(row["campaign_status_ids"]),
+        survey_script=row["survey_script"],
+        canvasser_locked=row["canvasser_locked"],
     )

@@ -70,16 +70,20 @@ _GET = f"""
     ) AS version
 """  # noqa: S608
 
-# The questions of the version an interaction answers (latest when $3 is NULL);
-# no row when the survey is not one of the tenant's live surveys.
-_SCRIPT = f"""
-    SELECT CASE WHEN $3::integer IS NULL THEN s.data -> 'questions'
+
+# The questions of the version an interaction answers (latest when the version is
+# NULL); no row when the survey is not one of the tenant's live surveys. Placeholders
+# are given, so the interaction's reference look-up can run it as a subquery.
+def script_sql(customer: str, survey: str, version: str) -> str:
+    return f"""
+    SELECT CASE WHEN {version}::integer IS NULL THEN s.data -> 'questions'
                 ELSE (SELECT v.data -> 'questions' FROM survey_versions AS v
-                      WHERE v.customer_id = $1 AND v.survey_id = $2 AND v.version = $3)
+                      WHERE v.customer_id = {customer} AND v.survey_id = {survey}
+                        AND v.version = {version})
            END AS questions,
            (s.data ->> 'version')::integer AS latest
     FROM {SURVEYS_TABLE} AS s
-    WHERE s.customer_id = $1 AND s.id = $2 AND NOT s.is_deleted
+    WHERE s.customer_id = {customer} AND s.id = {survey} AND NOT s.is_deleted
 """  # noqa: S608
 
 
@@ -98,21 +102,6 @@ async def record(conn: asyncpg.Connection, survey: StoredDocument) -> None:
         survey.modified_by,
         survey.etag(RESOURCE),
     )
-
-
-async def script(
-    conn: asyncpg.Connection, customer_id: uuid.UUID, survey_id: Any, version: int | None
-) -> tuple[list[dict[str, Any]] | None, int] | None:
-    """(questions of that version or None if there is no such version, the latest
-    version number), or None when the tenant has no such survey."""
-    try:
-        parsed = uuid.UUID(str(survey_id))
-    except ValueError:
-        return None
-    row = await conn.fetchrow(_SCRIPT, customer_id, parsed, version)
-    if row is None:
-        return None
-    return row["questions"], row["latest"]
 
 
 router = APIRouter(tags=["survey"])

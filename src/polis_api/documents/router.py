@@ -22,7 +22,7 @@ from polis_api.documents.bulk_results import (
     ItemResultsOut,
     write_items,
 )
-from polis_api.documents.envelope import BulkBody, CreateBody, PatchBody
+from polis_api.documents.envelope import BulkBody, PatchBody
 from polis_api.documents.listing import (
     AFTER_PARAMETER,
     GEO_LIST_PARAMETERS,

@@ -953,21 +953,28 @@ def _columns_of(docs: Sequence[StoredDocument], resource: str) -> list[list[Any]
 
 
 async def insert_many_rendered(
-    conn: asyncpg.Connection, sql: DocumentSql, docs: Sequence[StoredDocument], etags: list[str]
+    conn: asyncpg.Connection,
+    sql: DocumentSql,
+    docs: Sequence[StoredDocument],
+    etags: list[str],
+    *,
+    skip_taken: bool = True,
 ) -> dict[uuid.UUID, str]:
     """Insert new documents of one writer and moment (``created``, ``created_by`` and the
-    tenant of the first) in one statement, in the order given: one repeating an id or a
-    key taken, by an earlier one or a stored document, is skipped. Each inserted
-    document's JSON by its id."""
+    tenant of the first) in one statement, in the order given; each inserted document's
+    JSON by its id. With ``skip_taken``, one repeating an id or a key taken, by an
+    earlier one or a stored document, is skipped; without, the statement fails
+    (``UniqueViolationError``) and spares the per-row conflict checks."""
     if not docs:
         return {}
     first = docs[0]
+    conflict = "ON CONFLICT DO NOTHING " if skip_taken else ""
     rows = await conn.fetch(
         f"INSERT INTO {sql.table} ({_COLUMNS}, etag) "
         "SELECT u.id, $1, u.security_group_id, u.data, $2, $2, $3, $3, false, u.etag "
         "FROM unnest($4::uuid[], $5::uuid[], $6::jsonb[], $7::text[]) "
         "WITH ORDINALITY AS u(id, security_group_id, data, etag, ord) ORDER BY u.ord "
-        f"ON CONFLICT DO NOTHING RETURNING id, ({sql.document})::text",
+        f"{conflict}RETURNING id, ({sql.document})::text",
         first.customer_id,
         first.created,
         first.created_by,

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+
 from polis_api.documents import repository as repo
 from polis_api.documents import service
 from polis_api.documents.envelope import StoredDocument
@@ -170,9 +172,9 @@ async def write(ctx: WriteContext, campaign_id: str, plan: list[DoorChange]) -> 
     """Apply the changes in input order (repeats of a door build on each other).
 
     Two bulks creating the same new doors race on the unique index: the loser's insert
-    waits for the winner's commit and then skips those doors. Its attempt is undone
-    (a savepoint) and made again, now finding the winner's doors and updating them,
-    so both requests succeed, one after the other.
+    waits for the winner's commit and then fails. Its attempt is undone (a savepoint)
+    and made again, now finding the winner's doors and updating them, so both
+    requests succeed, one after the other.
     """
     for _ in range(_ATTEMPTS):
         try:
@@ -205,14 +207,16 @@ async def _write_once(
     # New doors in key order, as the existing ones were locked: two bulks creating the
     # same doors wait for each other on the unique index instead of deadlocking.
     new_pairs = sorted(pair for pair in records if (campaign_id, pair) not in existing)
-    bodies = await repo.insert_many_rendered(
-        ctx.conn,
-        DOOR_RECORDS.sql,
-        [documents[pair] for pair in new_pairs],
-        [etags[pair] for pair in new_pairs],
-    )
-    if len(bodies) != len(new_pairs):
-        raise _LostRace
+    try:
+        bodies = await repo.insert_many_rendered(
+            ctx.conn,
+            DOOR_RECORDS.sql,
+            [documents[pair] for pair in new_pairs],
+            [etags[pair] for pair in new_pairs],
+            skip_taken=False,  # a door taken meanwhile fails the attempt: no per-row checks
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise _LostRace from exc
     old_pairs = [pair for pair in records if (campaign_id, pair) in existing]
     updated = await repo.update_many_rendered(
         ctx.conn,

@@ -177,7 +177,7 @@ async def _not_inserted(ctx: WriteContext, resource: Resource, doc: StoredDocume
             ctx.conn, resource, ctx.principal, doc.data
         )
         if existing is None:
-            existing = await service._same_document_retried(ctx, resource, doc)
+            existing = await service.same_document_retried(ctx, resource, doc)
     except ApiError as exc:
         return ItemOutcome.failed(exc)
     return ItemOutcome(200, existing.body)

@@ -208,11 +208,11 @@ async def insert_document(
         return Rendered(body, etag), True
     existing = await existing_by_natural_key(ctx.conn, resource, ctx.principal, doc.data)
     if existing is None:
-        existing = await _same_document_retried(ctx, resource, doc)
+        existing = await same_document_retried(ctx, resource, doc)
     return existing, False
 
 
-async def _same_document_retried(
+async def same_document_retried(
     ctx: WriteContext, resource: Resource, doc: StoredDocument
 ) -> Rendered:
     """A create naming an id that exists: a retry of the same create gets the document.

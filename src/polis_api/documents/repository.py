@@ -6,6 +6,7 @@ passes the text through; the etag is computed in Python at write time and stored
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -235,11 +236,14 @@ class DocumentSql:
 
     @property
     def update_if_etag(self) -> str:
+        return f"{self.update_if_etag_unanswered} RETURNING ({self.document})::text"
+
+    @property
+    def update_if_etag_unanswered(self) -> str:
         return (
             f"UPDATE {self.table} SET data = $3, modified = $4, modified_by = $5, "
             "is_deleted = $6, etag = $7 "
-            "WHERE customer_id = $1 AND id = $2 AND etag = $8 AND NOT is_deleted "
-            f"RETURNING ({self.document})::text"
+            "WHERE customer_id = $1 AND id = $2 AND etag = $8 AND NOT is_deleted"
         )
 
 
@@ -414,6 +418,39 @@ async def insert(
     return body
 
 
+async def insert_with_revision(
+    conn: asyncpg.Connection,
+    sql: DocumentSql,
+    doc: StoredDocument,
+    etag: str,
+    other: DocumentSql,
+    revised: StoredDocument,
+    revised_etag: str,
+    expected: str,
+) -> tuple[str | None, bool]:
+    """``insert``, and in the same statement ``update_if_etag`` of ``revised`` (in
+    ``other``'s table) when the insert happened: (the new document's JSON or None,
+    whether the revision was written)."""
+    row = await conn.fetchrow(
+        _insert_with_revision_sql(sql, other),
+        *_row_values(doc),
+        etag,
+        *_revision_values(revised, revised_etag, expected),
+    )
+    return row[0], row[1]
+
+
+@cache
+def _insert_with_revision_sql(inserted: DocumentSql, revised: DocumentSql) -> str:
+    # The update's parameters follow the insert's ten.
+    update = re.sub(r"\$(\d+)", lambda n: f"${int(n[1]) + 10}", revised.update_if_etag_unanswered)
+    return (
+        f"WITH inserted AS ({inserted.insert}), "
+        f"revised AS ({update} AND EXISTS (SELECT FROM inserted) RETURNING 1) "
+        "SELECT (SELECT * FROM inserted), EXISTS (SELECT FROM revised)"
+    )
+
+
 async def insert_many(
     conn: asyncpg.Connection, sql: DocumentSql, docs: Sequence[StoredDocument]
 ) -> None:
@@ -427,7 +464,13 @@ async def update_if_etag(
 ) -> str | None:
     """Write ``doc`` only if its stored etag is still ``expected``; None if it was not."""
     body: str | None = await conn.fetchval(
-        sql.update_if_etag,
+        sql.update_if_etag, *_revision_values(doc, etag, expected)
+    )
+    return body
+
+
+def _revision_values(doc: StoredDocument, etag: str, expected: str) -> tuple[Any, ...]:
+    return (
         doc.customer_id,
         doc.id,
         doc.data,
@@ -437,7 +480,6 @@ async def update_if_etag(
         etag,
         expected,
     )
-    return body
 
 
 @dataclass(frozen=True, slots=True)

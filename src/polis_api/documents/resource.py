@@ -76,6 +76,12 @@ class DocumentHooks:
     async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:
         """Runs in the same transaction, after the document row is written."""
 
+    async def written_with(self, ctx: WriteContext, document: StoredDocument) -> Companion | None:
+        """Another document's revision that a create of ``document`` makes, to be written
+        by the insert's own statement, and only if the insert happens (a knock moving
+        its door); ``after_write`` then runs knowing it is done. None: nothing."""
+        return None
+
     async def seed_tenant(
         self, conn: asyncpg.Connection, customer_id: uuid.UUID, now: datetime
     ) -> list[StoredDocument]:
@@ -179,3 +185,12 @@ class Resource:
     @property
     def label(self) -> str:
         return self.title or self.name.replace("-", " ")
+
+
+@dataclass(frozen=True, slots=True)
+class Companion:
+    """A revision of a locked document, written in the same statement as a create."""
+
+    resource: Resource
+    revised: StoredDocument
+    expected_etag: str  # the etag it was read (and locked) at

@@ -23,7 +23,7 @@ from polis_api.documents.listing import ListRequest
 from polis_api.documents.patch import PatchLimits, apply_patch, parse_operations
 from polis_api.documents.repository import Rendered
 from polis_api.documents.representations import JSON, Representation
-from polis_api.documents.resource import Resource, WriteContext
+from polis_api.documents.resource import Companion, Resource, WriteContext
 from polis_api.documents.validation import dump_data, validate_data
 from polis_api.errors import (
     ApiError,
@@ -202,7 +202,11 @@ async def insert_document(
     several racing creates exactly one inserts and the others return its document.
     """
     etag = doc.etag(resource.name)
-    body = await repo.insert(ctx.conn, resource.sql, doc, etag)
+    companion = await resource.hooks.written_with(ctx, doc)
+    if companion is None:
+        body = await repo.insert(ctx.conn, resource.sql, doc, etag)
+    else:
+        body = await _insert_with(ctx, resource, doc, etag, companion)
     if body is not None:
         await resource.hooks.after_write(ctx, doc)
         return Rendered(body, etag), True
@@ -210,6 +214,31 @@ async def insert_document(
     if existing is None:
         existing = await same_document_retried(ctx, resource, doc)
     return existing, False
+
+
+async def _insert_with(
+    ctx: WriteContext, resource: Resource, doc: StoredDocument, etag: str, companion: Companion
+) -> str | None:
+    """Insert ``doc`` and write its companion revision, one statement for both."""
+    other = companion.resource
+    revised = companion.revised
+    body, written = await repo.insert_with_revision(
+        ctx.conn,
+        resource.sql,
+        doc,
+        etag,
+        other.sql,
+        revised,
+        revised.etag(other.name),
+        companion.expected_etag,
+    )
+    if body is None:
+        return None
+    if not written:
+        # Only reachable if the companion's row changed after it was locked.
+        raise PreconditionFailed(companion.expected_etag)
+    await other.hooks.after_write(ctx, revised)
+    return body
 
 
 async def same_document_retried(

@@ -141,20 +141,10 @@ async def update_door(
         if found is None and not create:
             return None
         if found is not None:
-            current, etag = found
-            if (
-                expected_etags is not None
-                and "*" not in expected_etags
-                and etag not in expected_etags
-            ):
-                raise PreconditionFailed(etag)
-            data = await change(current.data)
-            if data is None:
+            revised = await revision_of(ctx, found, change, expected_etags)
+            if revised is None:
                 return None
-            revised = current.revised(
-                data=validate_data(DoorRecordData, data), by=ctx.principal.user_id, at=ctx.now
-            )
-            return await service.write_revision(ctx, DOOR_RECORDS, revised, etag), False
+            return await service.write_revision(ctx, DOOR_RECORDS, revised, found[1]), False
         data = await change(new_record(campaign_id, contact_household_id, list_type))
         if data is None:
             return None
@@ -164,6 +154,25 @@ async def update_door(
         if created:
             return rendered, True
     raise Conflict("The door record changed too often while being written; retry.")
+
+
+async def revision_of(
+    ctx: WriteContext,
+    found: tuple[StoredDocument, str],
+    change: Change,
+    expected_etags: list[str] | None = None,
+) -> StoredDocument | None:
+    """The door record ``change`` makes of ``found`` (read under its row lock), checked
+    against the caller's etags; None when the change leaves it alone."""
+    current, etag = found
+    if expected_etags is not None and "*" not in expected_etags and etag not in expected_etags:
+        raise PreconditionFailed(etag)
+    data = await change(current.data)
+    if data is None:
+        return None
+    return current.revised(
+        data=validate_data(DoorRecordData, data), by=ctx.principal.user_id, at=ctx.now
+    )
 
 
 def apply_put(

@@ -17,7 +17,7 @@ from polis_api.documents import repository as repo
 from polis_api.documents import service
 from polis_api.documents.csv_columns import OpenPart
 from polis_api.documents.envelope import CreateBody, DataModel, StoredDocument, Timestamp
-from polis_api.documents.resource import DocumentHooks, Resource, WriteContext
+from polis_api.documents.resource import Companion, DocumentHooks, Resource, WriteContext
 from polis_api.errors import invalid_field
 from polis_api.filtering.to_sql import FieldPolicy
 from polis_api.resources import canvasser_knocks
@@ -25,7 +25,13 @@ from polis_api.resources import references as refs
 from polis_api.resources.assigned import NAMES_ASSIGNED_DOOR
 from polis_api.resources.common import Text
 from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
-from polis_api.resources.door_records import DOOR_RECORDS, LockedDoor, update_door
+from polis_api.resources.door_records import (
+    DOOR_RECORDS,
+    Change,
+    LockedDoor,
+    revision_of,
+    update_door,
+)
 from polis_api.workflow import quality
 from polis_api.workflow.distance import interaction_distance
 from polis_api.workflow.door import apply_interaction, should_follow, state_for_interaction
@@ -123,13 +129,29 @@ class InteractionHooks(DocumentHooks):
         )
         return quality.with_quality_flags(prepared, facts)
 
+    async def written_with(self, ctx: WriteContext, document: StoredDocument) -> Companion | None:
+        """A new knock moves its door in its own insert statement when the door's record
+        exists (read and locked by ``prepare``); a door not yet recorded is created after."""
+        locked: LockedDoor | None = ctx.memo.get(DOOR_MEMO)
+        data = document.data
+        if locked is None or locked.found is None:
+            return None
+        if locked.key != (data["campaignId"], data["contactHouseholdId"]):
+            return None
+        ctx.memo[DOOR_MOVED] = True  # moved, or left alone: after_write has nothing to do
+        revised = await revision_of(ctx, locked.found, _door_change(ctx, document))
+        if revised is None:
+            return None
+        return Companion(DOOR_RECORDS, revised, expected_etag=locked.found[1])
+
     async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:
-        if not document.is_deleted:
+        if not document.is_deleted and not ctx.memo.pop(DOOR_MOVED, False):
             await move_door(ctx, document)
 
 
 MEMO = "interaction_references"
 DOOR_MEMO = "interaction_door"
+DOOR_MOVED = "interaction_door_moved"
 
 # The knock's second statement, under its canvasser's lock: the canvasser's other
 # knocks around it (a new snapshot, so one the lock waited for is seen) and its door's
@@ -216,6 +238,17 @@ def _check_references(found: refs.InteractionReferences, data: dict[str, Any]) -
 async def move_door(ctx: WriteContext, interaction: StoredDocument) -> None:
     """The door follows this interaction unless a later one (by timestamp) is recorded."""
     data = interaction.data
+    await update_door(
+        ctx,
+        data["campaignId"],
+        data["contactHouseholdId"],
+        _door_change(ctx, interaction),
+        locked=ctx.memo.get(DOOR_MEMO),
+    )
+
+
+def _door_change(ctx: WriteContext, interaction: StoredDocument) -> Change:
+    data = interaction.data
     found: refs.InteractionReferences = ctx.memo[MEMO]
 
     async def change(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -233,9 +266,7 @@ async def move_door(ctx: WriteContext, interaction: StoredDocument) -> None:
             record, data, found.status, default, interaction_id=str(interaction.id)
         )
 
-    await update_door(
-        ctx, data["campaignId"], data["contactHouseholdId"], change, locked=ctx.memo.get(DOOR_MEMO)
-    )
+    return change
 
 
 INTERACTIONS = Resource(

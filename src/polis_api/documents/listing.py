@@ -130,17 +130,25 @@ class RecentLists:
     Phones ask for the same lists again and again (a campaign's first page, the page
     after the same token), and parsing the parameters into SQL (filter, sort, the
     page token's check) was a fifth of a page's Python. A parse is a pure function of
-    its inputs, except a change feed's (its token expires with time), so every other
-    result is kept, up to ``size`` of them, the oldest dropped first. Refusals are not
-    kept: a bad request is parsed, and refused, each time.
+    its inputs, except a change feed's (its token ages), so every other result is
+    kept, up to ``size`` of them, the oldest dropped first. Refusals are not kept: a
+    bad request is parsed, and refused, each time. Nor are long query strings (a
+    large filter): memory stays bounded by ``size`` short ones, whatever clients send.
     """
 
-    def __init__(self, size: int = 1024) -> None:
+    def __init__(self, size: int = 512, max_query_bytes: int = 1024) -> None:
         self._size = size
+        self._max_query_bytes = max_query_bytes
         self._kept: dict[Hashable, ListRequest] = {}
 
-    def parsed(self, key: Hashable, parse: Callable[[], ListRequest]) -> ListRequest:
-        """The request kept under ``key``, else ``parse()``'s (kept unless a feed)."""
+    def parsed(
+        self, query: bytes, context: Hashable, parse: Callable[[], ListRequest]
+    ) -> ListRequest:
+        """The request kept for this query string in this ``context`` (the caller,
+        the route, the representation), else ``parse()``'s, kept unless a feed."""
+        if len(query) > self._max_query_bytes:
+            return parse()
+        key = (query, context)
         found = self._kept.get(key)
         if found is not None:
             return found

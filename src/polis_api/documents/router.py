@@ -412,10 +412,9 @@ async def list_response(
     settings = request.app.state.settings
     representation = list_representation(request, resource)
     owner, visible = resource.owner(principal), resource.visible_to(principal)
-    # Everything the parse depends on; the query string is taken as it came.
-    key = (
+    # Everything the parse depends on beside the query string.
+    context = (
         resource.name,
-        request.scope["query_string"],
         owner,
         visible,
         representation,
@@ -437,7 +436,7 @@ async def list_response(
             keyset_paging=True,
         )
 
-    listing = request.app.state.recent_lists.parsed(key, parse)
+    listing = request.app.state.recent_lists.parsed(request.scope["query_string"], context, parse)
     return await answer_list(request, resource, principal, listing, representation)
 
 

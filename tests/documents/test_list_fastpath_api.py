@@ -110,7 +110,11 @@ async def test_a_full_page_continues_after_its_token_on_the_fast_path(
 ) -> None:
     for name in ("Page 1", "Page 2", "Page 3"):
         await create(client, CAMPAIGNS, campaign(name=name), admin)
-    params = {"filter": '/data/name like "Page*"', "sort": "/data/name", "limit": 2}
+    params: dict[str, str | int] = {
+        "filter": '/data/name like "Page*"',
+        "sort": "/data/name",
+        "limit": 2,
+    }
 
     first = await client.get(CAMPAIGNS, params=params, headers=admin)
     token = first.json()["meta"]["next"]

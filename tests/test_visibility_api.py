@@ -214,6 +214,21 @@ async def test_restricted_roles_see_exactly_their_open_walk_lists_doors(
         assert_problem(await client.get(f"/v2/contacts/{at.contact_id}", headers=headers), 404)
 
 
+async def test_one_list_url_shows_each_caller_what_it_may_see(
+    client: httpx.AsyncClient, tenant: Tenant, admin: dict[str, str], street: Street
+) -> None:
+    # The same query string, one caller after the other: the parsed list kept for
+    # the first (documents/listing.RecentLists) must not answer for the second.
+    await hide_unassigned(client, admin)
+    url = "/v1/contact-households?limit=50"
+    every = {d.contact_household_id for d in [*street.mine, *street.others]}
+    mine = {d.contact_household_id for d in street.mine}
+
+    assert ids(await client.get(url, headers=admin)) == every
+    assert ids(await client.get(url, headers=tenant.headers("canvasser"))) == mine
+    assert ids(await client.get(url, headers=admin)) == every
+
+
 async def test_a_role_beyond_canvasser_and_viewer_is_not_restricted(
     client: httpx.AsyncClient, tenant: Tenant, admin: dict[str, str], street: Street
 ) -> None:

@@ -19,6 +19,7 @@ from polis_api.config import ConfigError, Settings, get_settings
 from polis_api.dashboard import add_dashboard_routes
 from polis_api.docs_pages import add_docs_routes
 from polis_api.documents.fastpath import DocumentFastPath
+from polis_api.documents.listing import RecentLists
 from polis_api.documents.responses import json_response, problem_responses
 from polis_api.edge.metrics import add_metrics_route, sample_pools
 from polis_api.edge.observe import Edge, route_templates
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.verifier = TokenVerifier(settings)
+    app.state.recent_lists = RecentLists()
     install_problem_handlers(app)
     # The routes themselves, in order, rather than one included router per resource:
     # FastAPI matches an included router as a nested table, so every request paid a

@@ -11,6 +11,7 @@ is sent. PostgreSQL then writes each row as a CSV line, as it writes JSON.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -56,8 +57,12 @@ def _meta_cells(feed: bool) -> list[tuple[str, str]]:
     return cells
 
 
+@cache
 def offer(max_columns: int) -> Representation:
-    """The CSV representation, as negotiated; the rows' own one is built per list."""
+    """The CSV representation, as negotiated; the rows' own one is built per list.
+
+    One per setting rather than one per request: every list offers it, whatever it is asked.
+    """
 
     async def resolve(
         conn: asyncpg.Connection, resource: Resource, request: ListRequest

@@ -1,13 +1,15 @@
-"""GET {prefix}/{id} and POST {prefix} for every document resource, answered before
-the framework.
+"""GET {prefix}/{id}, GET {prefix} and POST {prefix} for every document resource,
+answered before the framework.
 
-Reading one document is what phones do most, and recording a knock is what they do
-most on election weekend. The routed handlers (documents/router.py) cost more in
-FastAPI's routing and dependency solving than in the database, so this layer answers
-those two requests itself, with the same shared steps as the routes:
+Reading one document, reading a page and recording a knock are what phones do most.
+The routed handlers (documents/router.py) cost more in FastAPI's routing (a pass over
+a hundred routes) and dependency solving than in the database, so this layer answers
+those requests itself, with the same shared steps as the routes:
 
 - ``auth.admit`` (token, permission, tenant);
 - for a read, ``service.get_document`` and ``current_or_not_modified`` (ETag, 304);
+- for a page, ``router.list_response`` (every list parameter, representation and
+  stream);
 - for a create, the resource's create model, then ``service.create_document`` in one
   transaction, committed before the answer is sent.
 
@@ -28,12 +30,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from polis_api.auth import admit, authorization_header
 from polis_api.documents import service
 from polis_api.documents.resource import Resource
 from polis_api.documents.responses import current_or_not_modified, document_response
+from polis_api.documents.router import list_response
 from polis_api.edge.context import note_route
 from polis_api.idempotency import HEADER as IDEMPOTENCY_KEY
 from polis_api.middleware import read_whole_body, replaying
@@ -48,6 +51,9 @@ class DocumentFastPath:
             for resource in resources
             if "retrieve" in resource.routes
         }
+        self.listable = {
+            resource.prefix: resource for resource in resources if "list" in resource.routes
+        }
         self.creatable = {
             resource.prefix: resource for resource in resources if "create" in resource.routes
         }
@@ -56,6 +62,10 @@ class DocumentFastPath:
         if scope["type"] == "http":
             method = scope["method"]
             if method == "GET":
+                listed = self.listable.get(scope["path"])
+                if listed is not None:
+                    await self._list(scope, receive, send, listed)
+                    return
                 target = self._read_target(scope["path"])
                 if target is not None:
                     await self._read(scope, receive, send, *target)
@@ -95,6 +105,26 @@ class DocumentFastPath:
         except Exception as exc:
             response = await _handled(scope, exc)
         await response(scope, receive, send)
+
+    async def _list(self, scope: Scope, receive: Receive, send: Send, resource: Resource) -> None:
+        note_route(resource.prefix)
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            authorization = authorization_header(scope["headers"])
+            principal = await admit(scope["app"].state, authorization, resource.permission("read"))
+            response: Response = await list_response(Request(scope, receive), resource, principal)
+            # A streamed list refuses (429, a CSV too wide) only when it is sent.
+            await response(scope, receive, send_tracked)
+        except Exception as exc:
+            if started:
+                raise
+            await (await _handled(scope, exc))(scope, receive, send)
 
     async def _create(self, scope: Scope, receive: Receive, send: Send, resource: Resource) -> None:
         # BodyGuard, outside, has read the whole body within its bound and replays it.

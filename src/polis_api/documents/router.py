@@ -402,18 +402,32 @@ async def list_response(
     """
     settings = request.app.state.settings
     representation = list_representation(request, resource)
-    listing = parse_list_request(
-        request.query_params,
-        resource.field_policy,
-        settings,
-        resource.owner(principal),
-        scope,
+    owner, visible = resource.owner(principal), resource.visible_to(principal)
+    # Everything the parse depends on beside the query string.
+    context = (
+        resource.name,
+        owner,
+        visible,
+        representation,
+        None if scope is None else tuple(scope.items()),
         scope_filter,
-        geo=resource.geo,
-        representation=representation,
-        visible=resource.visible_to(principal),
-        keyset_paging=True,
     )
+
+    def parse() -> ListRequest:
+        return parse_list_request(
+            request.query_params,
+            resource.field_policy,
+            settings,
+            owner,
+            scope,
+            scope_filter,
+            geo=resource.geo,
+            representation=representation,
+            visible=visible,
+            keyset_paging=True,
+        )
+
+    listing = request.app.state.recent_lists.parsed(request.scope["query_string"], context, parse)
     return await answer_list(request, resource, principal, listing, representation)
 
 

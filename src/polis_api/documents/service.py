@@ -380,7 +380,8 @@ class Listed:
 
     @classmethod
     def of(cls, shape: Representation, rows: list[str], meta: str) -> Listed:
-        body = shape.opening + shape.separator.join(rows) + shape.closing(meta)
+        # One string built once: a page is ~50 kB, and each `+` would copy it again.
+        body = f"{shape.opening}{shape.separator.join(rows)}{shape.closing(meta)}"
         return cls(body, shape, meta, len(rows))
 
     def with_meta(self, meta: str) -> str:

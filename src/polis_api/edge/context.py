@@ -8,6 +8,7 @@ the route template) for the edge to report when the response is done.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from contextvars import ContextVar, Token
@@ -22,7 +23,12 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._~-]+")
 class RequestContext:
     request_id: str
     route: str | None = None
-    tenant: str | None = None
+    # Noted on every verified token, read only when a line is logged: kept as given.
+    tenant_id: uuid.UUID | None = None
+
+    @property
+    def tenant(self) -> str | None:
+        return None if self.tenant_id is None else str(self.tenant_id)
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("polis_request", default=None)
@@ -44,7 +50,7 @@ def end(token: Token[RequestContext | None]) -> None:
 def note_tenant(customer_id: uuid.UUID) -> None:
     context = _current.get()
     if context is not None:
-        context.tenant = str(customer_id)
+        context.tenant_id = customer_id
 
 
 def note_route(template: str) -> None:
@@ -54,7 +60,9 @@ def note_route(template: str) -> None:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    # 32 random hex digits, as uuid4().hex spelt them, without building a UUID on
+    # every request (a microsecond of each GET by id).
+    return os.urandom(16).hex()
 
 
 def request_id_from(header: bytes | None, max_length: int) -> str:

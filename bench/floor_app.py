@@ -148,7 +148,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif path == PREFIX:
         query = dict(parse_qsl(scope["query_string"].decode()))
         limit, skip = int(query.get("limit", 100)), int(query.get("skip", 0))
-        rows = await pool.fetch(LIST, TENANT, query["filter[/data/campaignId]"], limit, skip)
+        # On the list pool, planned for its values as polis-api's list pool plans a page.
+        assert list_pool is not None
+        rows = await list_pool.fetch(LIST, TENANT, query["filter[/data/campaignId]"], limit, skip)
         body = '{"data":[' + ",".join(row[0] for row in rows) + '],"meta":{}}'
         await respond(send, 200, body.encode())
     elif path.startswith(LISTS_PREFIX) and path.endswith(MEMBERS_SUFFIX):

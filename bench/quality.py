@@ -71,7 +71,7 @@ async def main(url: str, knocks: int, canvassers: int, times: int) -> dict[str, 
                 "SELECT data FROM interactions WHERE customer_id = $1 AND id = $2", tenant, some_id
             )
 
-        neighbours = canvasser_knocks.neighbours_sql(first=2)
+        neighbours = canvasser_knocks.neighbours_sql(first=2, need=QualityLimits().burst_knocks)
         args = canvasser_knocks.neighbour_args(
             user, None, "2026-10-02T12:00:00.000Z", QualityLimits()
         )

@@ -413,7 +413,7 @@ async def test_a_knocks_neighbours_are_read_through_the_canvasser_indexes(
     # The statement a knock runs: its door's record (locked) and the canvasser's knocks.
     found = await plan(
         database_url,
-        interactions._KNOCKS_AND_DOOR,
+        interactions._knocks_and_door_sql(10),
         uuid.uuid4(),
         str(uuid.uuid4()),
         str(uuid.uuid4()),
@@ -422,7 +422,6 @@ async def test_a_knocks_neighbours_are_read_through_the_canvasser_indexes(
         T0,
         "2026-11-28T13:59:00.000Z",
         at_time(60),
-        10,
     )
 
     assert "ix_interactions_canvasser_located" in found, found

@@ -8,6 +8,7 @@ that contact-household follows the interaction with the latest ``timestamp``.
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import Field, JsonValue, StrictBool, model_validator
@@ -153,14 +154,18 @@ MEMO = "interaction_references"
 DOOR_MEMO = "interaction_door"
 DOOR_MOVED = "interaction_door_moved"
 
+
 # The knock's second statement, under its canvasser's lock: the canvasser's other
 # knocks around it (a new snapshot, so one the lock waited for is seen) and its door's
 # record, locked for the move that follows the insert (no record yet: null columns).
-_KNOCKS_AND_DOOR = f"""
+@cache
+def _knocks_and_door_sql(burst_knocks: int) -> str:
+    neighbours = canvasser_knocks.neighbours_sql(first=4, need=burst_knocks)
+    return f"""
     WITH door AS MATERIALIZED ({DOOR_RECORDS.sql.get_for_write_by_natural_key})
     SELECT door.*,
            (SELECT json_agg(json_build_array(side, at, lat, lng))
-            FROM ({canvasser_knocks.neighbours_sql(first=4)}) AS knock(side, at, lat, lng)
+            FROM ({neighbours}) AS knock(side, at, lat, lng)
            ) AS knocks
     FROM (VALUES (1)) AS one LEFT JOIN door ON true
 """  # noqa: S608
@@ -171,7 +176,7 @@ async def _knocks_and_door(
 ) -> tuple[quality.CanvasserKnocks, LockedDoor]:
     revising = ctx.revising
     row = await ctx.conn.fetchrow(
-        _KNOCKS_AND_DOOR,
+        _knocks_and_door_sql(limits.burst_knocks),
         ctx.principal.customer_id,
         data["campaignId"],
         data["contactHouseholdId"],

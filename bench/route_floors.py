@@ -48,7 +48,7 @@ from polis_api.documents.etag import compute_etag
 from polis_api.documents.feed import BEGINNING, SyncToken, decode_token, encode_token
 from polis_api.documents.listing import ListQuery, parse_list_request
 from polis_api.documents.repository import Position
-from polis_api.resources import door_places, review_sql
+from polis_api.resources import door_places, review, review_sql
 from polis_api.resources.campaigns import CAMPAIGNS
 from polis_api.resources.door_records import DOOR_RECORDS
 from polis_api.resources.households import HOUSEHOLDS
@@ -57,7 +57,6 @@ from polis_api.resources.progress_sql import whole_campaign_facts
 from polis_api.resources.turfs import TURFS
 from polis_api.workflow.polygons import check_polygon
 from polis_api.workflow.progress import progress
-from polis_api.workflow.quality import flagged_share
 
 TENANT = uuid.UUID(os.environ["BENCH_TENANT"])
 SETTINGS = Settings()
@@ -249,16 +248,7 @@ async def campaign_review(scope: dict[str, Any], pools: Pools) -> Answer:
         if await repo.fetch_data(conn, CAMPAIGNS.sql, TENANT, campaign) is None:
             return NOT_FOUND
         rows = await review_sql.ranking(conn, TENANT, campaign, review_sql.Window(), (100, 0), None)
-    data = [
-        {
-            "userId": row.user_id,
-            "interactions": row.interactions,
-            "flagged": row.flagged,
-            "flaggedShare": flagged_share(row.flagged, row.interactions),
-            "flags": row.flags,
-        }
-        for row in rows
-    ]
+    data = review.ranking_data(rows)
     body = jsoncodec.dumps({"data": data, "meta": {"asOf": format_timestamp(utc_now_ms())}})
     return 200, body.encode(), JSON
 

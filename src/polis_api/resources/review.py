@@ -6,6 +6,7 @@ No ``from __future__ import annotations``: FastAPI reads these signatures at run
 """
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -102,17 +103,7 @@ async def campaign_review(
     rows = await review_sql.ranking(
         conn, principal.customer_id, id, window, (limit, skip), INTERACTIONS.visible_to(principal)
     )
-    data = [
-        {
-            "userId": row.user_id,
-            "interactions": row.interactions,
-            "flagged": row.flagged,
-            "flaggedShare": flagged_share(row.flagged, row.interactions),
-            "flags": row.flags,
-        }
-        for row in rows
-    ]
-    body = jsoncodec.dumps({"data": data, "meta": {"asOf": as_of}})
+    body = jsoncodec.dumps({"data": ranking_data(rows), "meta": {"asOf": as_of}})
     return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
@@ -214,3 +205,17 @@ def _window(start: datetime | None, end: datetime | None) -> review_sql.Window:
 
 def _bad(name: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"{name}: {message}.", errors=[FieldError(path=name, message=message)])
+
+
+def ranking_data(rows: Sequence[review_sql.CanvasserCounts]) -> list[dict[str, Any]]:
+    """The review's ``data``: one object per canvasser, in the ranking's order."""
+    return [
+        {
+            "userId": row.user_id,
+            "interactions": row.interactions,
+            "flagged": row.flagged,
+            "flaggedShare": flagged_share(row.flagged, row.interactions),
+            "flags": row.flags,
+        }
+        for row in rows
+    ]

@@ -207,9 +207,14 @@ class DocumentSql:
 
     @property
     def get_for_write_by_natural_key(self) -> str:
+        return f"{self.get_stored_by_natural_key} FOR UPDATE"
+
+    @property
+    def get_stored_by_natural_key(self) -> str:
+        """The stored row (columns and etag), unlocked: for a write conditional on its etag."""
         return (
             f"SELECT {_COLUMNS}, etag FROM {self.table} "
-            f"WHERE customer_id = $1 AND {self._natural_key_matches} AND NOT is_deleted FOR UPDATE"
+            f"WHERE customer_id = $1 AND {self._natural_key_matches} AND NOT is_deleted"
         )
 
     @property

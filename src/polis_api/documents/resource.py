@@ -78,8 +78,10 @@ class DocumentHooks:
 
     async def written_with(self, ctx: WriteContext, document: StoredDocument) -> Companion | None:
         """Another document's revision that a create of ``document`` makes, to be written
-        by the insert's own statement, and only if the insert happens (a knock moving
-        its door); ``after_write`` then runs knowing it is done. None: nothing."""
+        by the insert's own statement, only if the insert happens and the other row still
+        has the etag it was read at (a knock moving its door). ``after_write`` then finds
+        ``ctx.memo[COMPANION_WRITTEN]`` true, or false when the row had changed and the
+        revision must be made again under its lock. None: nothing to write with it."""
         return None
 
     async def seed_tenant(
@@ -189,8 +191,13 @@ class Resource:
 
 @dataclass(frozen=True, slots=True)
 class Companion:
-    """A revision of a locked document, written in the same statement as a create."""
+    """A revision of another document, written in the same statement as a create if
+    that document's row still has the etag it was read at."""
 
     resource: Resource
     revised: StoredDocument
-    expected_etag: str  # the etag it was read (and locked) at
+    expected_etag: str
+
+
+# In a create's ``WriteContext.memo`` when a companion was offered: whether it was written.
+COMPANION_WRITTEN = "companion_written"

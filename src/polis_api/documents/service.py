@@ -23,7 +23,7 @@ from polis_api.documents.listing import ListRequest
 from polis_api.documents.patch import PatchLimits, apply_patch, parse_operations
 from polis_api.documents.repository import Rendered
 from polis_api.documents.representations import JSON, Representation
-from polis_api.documents.resource import Companion, Resource, WriteContext
+from polis_api.documents.resource import COMPANION_WRITTEN, Companion, Resource, WriteContext
 from polis_api.documents.validation import dump_data, validate_data
 from polis_api.errors import (
     ApiError,
@@ -219,7 +219,8 @@ async def insert_document(
 async def _insert_with(
     ctx: WriteContext, resource: Resource, doc: StoredDocument, etag: str, companion: Companion
 ) -> str | None:
-    """Insert ``doc`` and write its companion revision, one statement for both."""
+    """Insert ``doc`` and write its companion revision, one statement for both; the row
+    it revises is locked only by that statement, so not for the Python before it."""
     other = companion.resource
     revised = companion.revised
     body, written = await repo.insert_with_revision(
@@ -232,12 +233,10 @@ async def _insert_with(
         revised.etag(other.name),
         companion.expected_etag,
     )
-    if body is None:
-        return None
-    if not written:
-        # Only reachable if the companion's row changed after it was locked.
-        raise PreconditionFailed(companion.expected_etag)
-    await other.hooks.after_write(ctx, revised)
+    if body is not None:
+        ctx.memo[COMPANION_WRITTEN] = written
+        if written:
+            await other.hooks.after_write(ctx, revised)
     return body
 
 

@@ -90,9 +90,9 @@ Change = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
 @dataclass(frozen=True, slots=True)
-class LockedDoor:
-    """A door's record as read under its row lock earlier in the same transaction, so
-    the write that follows need not read it again (``found`` None: no record yet)."""
+class StoredDoor:
+    """A door's record as read (unlocked) earlier in the same transaction, with its
+    etag: a write of it is conditional on that etag (``found`` None: no record yet)."""
 
     key: tuple[str, str]  # (campaignId, contactHouseholdId)
     found: tuple[StoredDocument, str] | None
@@ -119,7 +119,6 @@ async def update_door(
     list_type: str | None = None,
     expected_etags: list[str] | None = None,
     create: bool = True,
-    locked: LockedDoor | None = None,
 ) -> tuple[Rendered, bool] | None:
     """Apply ``change`` to the door's record under a row lock, creating it if absent.
 
@@ -127,17 +126,13 @@ async def update_door(
     left the door alone (or there is no record and ``create`` is false). The etag
     check happens under the lock, so it and the write are one atomic step. Two
     writers creating the same door at once: one inserts, the other finds the row
-    on its second pass and changes it under the lock. ``locked`` is this door's record
-    already read under the lock, used on the first pass.
+    on its second pass and changes it under the lock.
     """
     key = (campaign_id, contact_household_id)
-    for attempt in range(2):
-        if attempt == 0 and locked is not None and locked.key == key:
-            found = locked.found
-        else:
-            found = await repo.fetch_for_write_by_natural_key(
-                ctx.conn, DOOR_RECORDS.sql, ctx.principal.customer_id, key
-            )
+    for _ in range(2):
+        found = await repo.fetch_for_write_by_natural_key(
+            ctx.conn, DOOR_RECORDS.sql, ctx.principal.customer_id, key
+        )
         if found is None and not create:
             return None
         if found is not None:
@@ -162,8 +157,9 @@ async def revision_of(
     change: Change,
     expected_etags: list[str] | None = None,
 ) -> StoredDocument | None:
-    """The door record ``change`` makes of ``found`` (read under its row lock), checked
-    against the caller's etags; None when the change leaves it alone."""
+    """The door record ``change`` makes of ``found``, checked against the caller's
+    etags; None when the change leaves it alone. Written under the row lock, or on
+    the condition that the row still has ``found``'s etag."""
     current, etag = found
     if expected_etags is not None and "*" not in expected_etags and etag not in expected_etags:
         raise PreconditionFailed(etag)

@@ -18,7 +18,13 @@ from polis_api.documents import repository as repo
 from polis_api.documents import service
 from polis_api.documents.csv_columns import OpenPart
 from polis_api.documents.envelope import CreateBody, DataModel, StoredDocument, Timestamp
-from polis_api.documents.resource import Companion, DocumentHooks, Resource, WriteContext
+from polis_api.documents.resource import (
+    COMPANION_WRITTEN,
+    Companion,
+    DocumentHooks,
+    Resource,
+    WriteContext,
+)
 from polis_api.errors import invalid_field
 from polis_api.filtering.to_sql import FieldPolicy
 from polis_api.resources import canvasser_knocks
@@ -29,7 +35,7 @@ from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
 from polis_api.resources.door_records import (
     DOOR_RECORDS,
     Change,
-    LockedDoor,
+    StoredDoor,
     revision_of,
     update_door,
 )
@@ -131,38 +137,39 @@ class InteractionHooks(DocumentHooks):
         return quality.with_quality_flags(prepared, facts)
 
     async def written_with(self, ctx: WriteContext, document: StoredDocument) -> Companion | None:
-        """A new knock moves its door in its own insert statement when the door's record
-        exists (read and locked by ``prepare``); a door not yet recorded is created after."""
-        locked: LockedDoor | None = ctx.memo.get(DOOR_MEMO)
+        """A new knock moves its door in its own insert statement, if the door's record
+        is still as ``prepare`` read it; a door not recorded yet, one the knock leaves
+        alone as read, or one changed meanwhile is moved after, under its row lock."""
+        stored: StoredDoor | None = ctx.memo.get(DOOR_MEMO)
         data = document.data
-        if locked is None or locked.found is None:
+        if stored is None or stored.found is None:
             return None
-        if locked.key != (data["campaignId"], data["contactHouseholdId"]):
+        if stored.key != (data["campaignId"], data["contactHouseholdId"]):
             return None
-        ctx.memo[DOOR_MOVED] = True  # moved, or left alone: after_write has nothing to do
-        revised = await revision_of(ctx, locked.found, _door_change(ctx, document))
+        revised = await revision_of(ctx, stored.found, _door_change(ctx, document))
         if revised is None:
             return None
-        return Companion(DOOR_RECORDS, revised, expected_etag=locked.found[1])
+        return Companion(DOOR_RECORDS, revised, expected_etag=stored.found[1])
 
     async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:
-        if not document.is_deleted and not ctx.memo.pop(DOOR_MOVED, False):
+        if not document.is_deleted and not ctx.memo.pop(COMPANION_WRITTEN, False):
             await move_door(ctx, document)
 
 
 MEMO = "interaction_references"
 DOOR_MEMO = "interaction_door"
-DOOR_MOVED = "interaction_door_moved"
 
 
 # The knock's second statement, under its canvasser's lock: the canvasser's other
 # knocks around it (a new snapshot, so one the lock waited for is seen) and its door's
-# record, locked for the move that follows the insert (no record yet: null columns).
+# record as stored (no record yet: null columns). The door is not locked here: the
+# insert's statement moves it only if its etag is unchanged, so its row lock lasts
+# that statement and the commit, not the Python in between.
 @cache
 def _knocks_and_door_sql(burst_knocks: int) -> str:
     neighbours = canvasser_knocks.neighbours_sql(first=4, need=burst_knocks)
     return f"""
-    WITH door AS MATERIALIZED ({DOOR_RECORDS.sql.get_for_write_by_natural_key})
+    WITH door AS MATERIALIZED ({DOOR_RECORDS.sql.get_stored_by_natural_key})
     SELECT door.*,
            (SELECT json_agg(json_build_array(side, at, lat, lng))
             FROM ({neighbours}) AS knock(side, at, lat, lng)
@@ -173,7 +180,7 @@ def _knocks_and_door_sql(burst_knocks: int) -> str:
 
 async def _knocks_and_door(
     ctx: WriteContext, canvasser: uuid.UUID, data: dict[str, Any], limits: quality.QualityLimits
-) -> tuple[quality.CanvasserKnocks, LockedDoor]:
+) -> tuple[quality.CanvasserKnocks, StoredDoor]:
     revising = ctx.revising
     row = await ctx.conn.fetchrow(
         _knocks_and_door_sql(limits.burst_knocks),
@@ -185,8 +192,8 @@ async def _knocks_and_door(
         ),
     )
     door = None if row["id"] is None else (repo.stored_from_row(row), row["etag"])
-    locked = LockedDoor((data["campaignId"], data["contactHouseholdId"]), door)
-    return canvasser_knocks.knocks_of(row["knocks"] or ()), locked
+    stored = StoredDoor((data["campaignId"], data["contactHouseholdId"]), door)
+    return canvasser_knocks.knocks_of(row["knocks"] or ()), stored
 
 
 def quality_limits(settings: Settings) -> quality.QualityLimits:
@@ -244,11 +251,7 @@ async def move_door(ctx: WriteContext, interaction: StoredDocument) -> None:
     """The door follows this interaction unless a later one (by timestamp) is recorded."""
     data = interaction.data
     await update_door(
-        ctx,
-        data["campaignId"],
-        data["contactHouseholdId"],
-        _door_change(ctx, interaction),
-        locked=ctx.memo.get(DOOR_MEMO),
+        ctx, data["campaignId"], data["contactHouseholdId"], _door_change(ctx, interaction)
     )
 
 

@@ -1,7 +1,7 @@
 """What the speed and burst checks need to know about a canvasser's other knocks
 (docs/quality.md, Concurrency).
 
-One statement per write (with the door's row lock: resources/interactions.py), four
+One statement per write (with the door's record: resources/interactions.py), four
 LIMITed range reads of the canvasser's own index
 (``ix_interactions_canvasser_time`` and, for the knocks with a place,
 ``ix_interactions_canvasser_located``), never a scan of the canvasser's history.

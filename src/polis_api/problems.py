@@ -199,6 +199,19 @@ def unexpected_error_response(method: str, path: str, exc: BaseException) -> Res
     return problem_response(InternalError())
 
 
+class TrackedSend:
+    """A ``send`` that remembers whether the response has started: until it has, a
+    failure can still be answered with a response of its own."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
+
+
 class DatabaseFaultGuard:
     """Around the other middleware: a database failure raised by one of them is a 503.
 
@@ -216,18 +229,12 @@ class DatabaseFaultGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, tracked)
         except Exception as exc:
             fault = database_fault(exc)
-            if fault is None or started:
+            if fault is None or tracked.started:
                 raise
             response = _fault_response(scope["method"], scope["path"], exc, fault)
             await response(scope, receive, send)

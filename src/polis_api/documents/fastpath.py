@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from polis_api.auth import admit, authorization_header
 from polis_api.documents import service
@@ -40,6 +40,7 @@ from polis_api.documents.router import list_response
 from polis_api.edge.context import note_route
 from polis_api.idempotency import HEADER as IDEMPOTENCY_KEY
 from polis_api.middleware import read_whole_body, replaying
+from polis_api.problems import TrackedSend
 
 
 class DocumentFastPath:
@@ -108,21 +109,15 @@ class DocumentFastPath:
 
     async def _list(self, scope: Scope, receive: Receive, send: Send, resource: Resource) -> None:
         note_route(resource.prefix)
-        started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
             authorization = authorization_header(scope["headers"])
             principal = await admit(scope["app"].state, authorization, resource.permission("read"))
             response: Response = await list_response(Request(scope, receive), resource, principal)
             # A streamed list refuses (429, a CSV too wide) only when it is sent.
-            await response(scope, receive, send_tracked)
+            await response(scope, receive, tracked)
         except Exception as exc:
-            if started:
+            if tracked.started:
                 raise
             await (await _handled(scope, exc))(scope, receive, send)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import asyncpg
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from polis_api.auth import Principal
 from polis_api.config import Settings
@@ -30,7 +30,7 @@ from polis_api.documents import service
 from polis_api.documents.listing import ListRequest
 from polis_api.documents.representations import Representation
 from polis_api.documents.resource import Resource
-from polis_api.problems import database_fault
+from polis_api.problems import TrackedSend, database_fault
 
 log = logging.getLogger(__name__)
 # The connection layer (polis_api.protocols) drops a stalled client at the send
@@ -72,18 +72,12 @@ class ListStream(Response):
         super().__init__(media_type=listing.representation.content_type)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self._stream(receive, send_tracked)
+            await self._stream(receive, tracked)
         except Exception as exc:
             # Before the status line, an error is an ordinary response (503, 429, 4xx).
-            if not started or not (isinstance(exc, StreamCutOff) or database_fault(exc)):
+            if not tracked.started or not (isinstance(exc, StreamCutOff) or database_fault(exc)):
                 raise
             # After it, all a client can be shown is a cut-off body: the server closes
             # the connection when the app returns without the last chunk.

@@ -37,28 +37,21 @@ from polis_api.errors import ApiError
 
 
 async def create_items(
-    conn: asyncpg.Connection,
-    resource: Resource,
-    principal: Principal,
-    model: type[CreateBody[Any]],
-    items: Sequence[Any],
+    conn: asyncpg.Connection, resource: Resource, principal: Principal, items: Sequence[Any]
 ) -> str:
     """The 207 body of a bulk create of ``items``, in input order."""
+    model: type[CreateBody[Any]] = resource.create_model  # type: ignore[assignment]
     if not resource.hooks.creates_together:
         return await _create_one_by_one(conn, resource, principal, model, items)
-    return await _create_together(conn, resource, principal, model, items)
+    ctx = WriteContext(conn, principal, utc_now_ms())
+    return await _create_together(ctx, resource, model, items)
 
 
 async def _create_together(
-    conn: asyncpg.Connection,
-    resource: Resource,
-    principal: Principal,
-    model: type[CreateBody[Any]],
-    items: Sequence[Any],
+    ctx: WriteContext, resource: Resource, model: type[CreateBody[Any]], items: Sequence[Any]
 ) -> str:
-    ctx = WriteContext(conn, principal, utc_now_ms())
     outcomes: dict[int, ItemOutcome] = {}
-    accepted = _accepted(resource, principal, model, items, outcomes)
+    accepted = _accepted(resource, ctx.principal, model, items, outcomes)
     prepared = await resource.hooks.prepare_many(ctx, [data for _, data, _ in accepted])
     keys = resource.natural_keys
     candidates = []

@@ -982,18 +982,6 @@ async def fetch_data_many(
     return {row["id"]: row["data"] for row in rows}
 
 
-async def fetch_rendered_many(
-    conn: asyncpg.Connection, sql: DocumentSql, customer_id: uuid.UUID, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Rendered]:
-    rows = await conn.fetch(
-        f"SELECT id, ({sql.document})::text AS body, etag FROM {sql.table} "
-        "WHERE customer_id = $1 AND id = ANY($2::uuid[])",
-        customer_id,
-        list(ids),
-    )
-    return {row["id"]: Rendered(row["body"], row["etag"]) for row in rows}
-
-
 def _columns_of(docs: Sequence[StoredDocument], resource: str) -> list[list[Any]]:
     rows = [(*_row_values(doc), doc.etag(resource)) for doc in docs]
     return [list(column) for column in zip(*rows, strict=True)]

@@ -257,7 +257,6 @@ def _item_bulk_router(resource: Resource) -> APIRouter:
     assert resource.item_bulk_path is not None
     router = APIRouter(tags=[resource.label])
     can_insert = Depends(require(resource.permission("insert")))
-    Create: Any = resource.create_model
     example = None if resource.create_example is None else {"data": [resource.create_example]}
 
     async def bulk_items(
@@ -269,7 +268,7 @@ def _item_bulk_router(resource: Resource) -> APIRouter:
     ) -> Response:
         settings = request.app.state.settings
         check_bulk_size(len(body.data), resource.max_bulk_items(settings), resource.min_bulk_items)
-        written = await bulk_create.create_items(conn, resource, principal, Create, body.data)
+        written = await bulk_create.create_items(conn, resource, principal, body.data)
         return json_response(written, 207)
 
     _add_item_route(

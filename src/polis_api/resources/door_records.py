@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -87,15 +86,6 @@ DOOR_RECORDS = Resource(
 
 # What a door becomes, given what it is; None means "leave it as it is".
 Change = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredDoor:
-    """A door's record as read (unlocked) earlier in the same transaction, with its
-    etag: a write of it is conditional on that etag (``found`` None: no record yet)."""
-
-    key: tuple[str, str]  # (campaignId, contactHouseholdId)
-    found: tuple[StoredDocument, str] | None
 
 
 # Fields the server derives or owns; a PUT or bulk body's values for them are ignored.

@@ -35,7 +35,6 @@ from polis_api.resources.contact_households import CONTACT_HOUSEHOLDS
 from polis_api.resources.door_records import (
     DOOR_RECORDS,
     Change,
-    StoredDoor,
     revision_of,
     update_door,
 )
@@ -140,16 +139,13 @@ class InteractionHooks(DocumentHooks):
         """A new knock moves its door in its own insert statement, if the door's record
         is still as ``prepare`` read it; a door not recorded yet, one the knock leaves
         alone as read, or one changed meanwhile is moved after, under its row lock."""
-        stored: StoredDoor | None = ctx.memo.get(DOOR_MEMO)
-        data = document.data
-        if stored is None or stored.found is None:
+        stored: tuple[StoredDocument, str] | None = ctx.memo.get(DOOR_MEMO)
+        if stored is None:
             return None
-        if stored.key != (data["campaignId"], data["contactHouseholdId"]):
-            return None
-        revised = await revision_of(ctx, stored.found, _door_change(ctx, document))
+        revised = await revision_of(ctx, stored, _door_change(ctx, document))
         if revised is None:
             return None
-        return Companion(DOOR_RECORDS, revised, expected_etag=stored.found[1])
+        return Companion(DOOR_RECORDS, revised, expected_etag=stored[1])
 
     async def after_write(self, ctx: WriteContext, document: StoredDocument) -> None:
         if not document.is_deleted and not ctx.memo.pop(COMPANION_WRITTEN, False):
@@ -157,6 +153,7 @@ class InteractionHooks(DocumentHooks):
 
 
 MEMO = "interaction_references"
+# The door's record and etag as ``prepare`` read them (unlocked), or None: no record yet.
 DOOR_MEMO = "interaction_door"
 
 
@@ -180,7 +177,7 @@ def _knocks_and_door_sql(burst_knocks: int) -> str:
 
 async def _knocks_and_door(
     ctx: WriteContext, canvasser: uuid.UUID, data: dict[str, Any], limits: quality.QualityLimits
-) -> tuple[quality.CanvasserKnocks, StoredDoor]:
+) -> tuple[quality.CanvasserKnocks, tuple[StoredDocument, str] | None]:
     revising = ctx.revising
     row = await ctx.conn.fetchrow(
         _knocks_and_door_sql(limits.burst_knocks),
@@ -192,8 +189,7 @@ async def _knocks_and_door(
         ),
     )
     door = None if row["id"] is None else (repo.stored_from_row(row), row["etag"])
-    stored = StoredDoor((data["campaignId"], data["contactHouseholdId"]), door)
-    return canvasser_knocks.knocks_of(row["knocks"] or ()), stored
+    return canvasser_knocks.knocks_of(row["knocks"] or ()), door
 
 
 def quality_limits(settings: Settings) -> quality.QualityLimits:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -454,6 +455,61 @@ async def test_concurrent_interactions_leave_the_door_on_the_later_timestamp(
         f"/v1/campaigns/{campaign_id}/contact-households?count=true", headers=admin
     )
     assert listed.json()["meta"]["total"] == 8, "one record per door, never two"
+
+
+async def test_a_door_changed_between_the_knocks_read_and_write_still_follows_the_knock(
+    client: httpx.AsyncClient, tenant: Tenant, admin: dict[str, str], database_url: str
+) -> None:
+    # The knock reads its door unlocked and moves it in its insert's statement only if
+    # the etag is unchanged. Here another writer holds the row when the knock gets
+    # there and changes it: the knock must move the door again, under the row lock.
+    at = await door(client, admin)
+    await put_door(client, admin, at, {"type": "normal"})
+    where = (
+        "customer_id = $1 AND (data ->> 'campaignId') = $2 "
+        "AND (data ->> 'contactHouseholdId') = $3 AND NOT is_deleted"
+    )
+    keys = (tenant.customer_id, at.campaign_id, at.contact_household_id)
+    other = await asyncpg.connect(database_url)
+    try:
+        writer = other.transaction()
+        await writer.start()
+        await other.execute(
+            f"SELECT 1 FROM contact_household_campaigns WHERE {where} FOR UPDATE", *keys
+        )
+        knock = asyncio.ensure_future(
+            client.post("/v2/interactions", json=interaction(at, timestamp=T1), headers=admin)
+        )
+        await _until_waiting_for_a_row_lock(other)
+        await other.execute(
+            f"UPDATE contact_household_campaigns SET etag = 'changed-meanwhile' WHERE {where}",
+            *keys,
+        )
+        await writer.commit()
+        response = await knock
+    finally:
+        await other.close()
+
+    assert response.status_code == 201, response.text
+    record = await door_record(client, admin, at)
+    assert record is not None
+    assert record["data"]["lastInteraction"] == {
+        "interactionId": response.json()["id"],
+        "timestamp": T1,
+    }
+    assert record["meta"]["etag"] != "changed-meanwhile"
+
+
+async def _until_waiting_for_a_row_lock(holder: asyncpg.Connection) -> None:
+    """Until another backend waits for a lock ``holder``'s transaction holds."""
+    for _ in range(500):
+        if await holder.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+        ):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the knock never waited for the door's row lock")
 
 
 async def test_concurrent_interactions_across_processes_keep_one_record_on_the_latest(

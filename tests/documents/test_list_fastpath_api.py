@@ -1,4 +1,4 @@
-"""GET {prefix} through the read fast path, and the parsed lists it keeps.
+"""GET {prefix} through the fast path, and the parsed lists it keeps.
 
 The fast path (documents/fastpath.py) answers a resource's list before the router,
 and the list's parse is kept by its query string (listing.RecentLists): what is
@@ -8,10 +8,10 @@ kept must be the request, never its rows, its caller or its representation.
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from starlette.routing import Match
 
-from polis_api.documents.router import list_response
 from polis_api.resources.registry import RESOURCES
 from tests.builders import assert_problem, campaign, create
 from tests.conftest import Tenant
@@ -25,18 +25,26 @@ def _names(response: httpx.Response) -> list[str]:
     return [item["data"]["name"] for item in response.json()["data"]]
 
 
-def test_the_fast_path_answers_only_lists_the_generic_route_owns(app: FastAPI) -> None:
-    # A resource's own GET on its prefix, registered before the generic one, would
-    # otherwise be shadowed by the fast path and never run.
-    listed = [resource for resource in RESOURCES if "list" in resource.routes]
-    assert listed
-    for resource in listed:
-        scope = {"type": "http", "method": "GET", "path": resource.prefix, "root_path": ""}
+@pytest.mark.parametrize(
+    ("method", "route", "generic"),
+    [("GET", "list", "list_documents"), ("POST", "create", "create")],
+)
+def test_the_fast_path_answers_only_what_the_generic_routes_own(
+    app: FastAPI, method: str, route: str, generic: str
+) -> None:
+    # A resource's own list or create on its prefix, registered before the generic
+    # one, would otherwise be shadowed by the fast path and never run.
+    served = [resource for resource in RESOURCES if route in resource.routes]
+    assert served
+    for resource in served:
+        scope = {"type": "http", "method": method, "path": resource.prefix, "root_path": ""}
         first = next(r for r in app.router.routes if r.matches(scope)[0] is Match.FULL)
         endpoint = getattr(first, "endpoint", None)
         assert endpoint is not None, resource.name
-        generic = (endpoint.__module__, endpoint.__name__)
-        assert generic == (list_response.__module__, "list_documents"), resource.name
+        assert (endpoint.__module__, endpoint.__name__) == (
+            "polis_api.documents.router",
+            generic,
+        ), resource.name
 
 
 async def test_the_same_list_again_shows_what_changed_since(
